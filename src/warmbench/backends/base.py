@@ -1,0 +1,53 @@
+"""The one protocol every text producer implements, and the spec-string registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from ..records import ChatRequest, Completion, SamplingParams
+from .spec import ModelSpec, parse_spec
+
+# Called once per finished request with its index in the batch, so callers can commit
+# results as they arrive (a killed run loses at most the requests in flight).
+ResultCallback = Callable[[int, Completion], None]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    spec: ModelSpec
+
+    def generate(
+        self,
+        requests: Sequence[ChatRequest],
+        params: SamplingParams,
+        *,
+        sample_index: int = 0,
+        on_result: ResultCallback | None = None,
+    ) -> list[Completion]:
+        """Complete every request; failures come back as ``Completion(error=...)``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def get_backend(spec: str | ModelSpec, **options) -> Backend:
+    """Build a backend from a spec string. Heavy imports happen only here, lazily."""
+    ms = parse_spec(spec) if isinstance(spec, str) else spec
+    if ms.backend == "scripted":
+        from .scripted import ScriptedBackend
+
+        return ScriptedBackend(ms, **options)
+    if ms.backend == "hf":
+        from .hf import HFBackend
+
+        return HFBackend(ms, **options)
+    if ms.backend == "openai":
+        from .openai_backend import OpenAIBackend
+
+        return OpenAIBackend(ms, **options)
+    if ms.backend == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(ms, **options)
+    raise AssertionError(ms.backend)  # parse_spec already rejected unknown names

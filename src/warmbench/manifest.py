@@ -1,0 +1,77 @@
+"""``manifest.json``: resolved config, versions, git revision and seeds, never a secret."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+_PACKAGES = ("torch", "transformers", "peft", "trl", "vllm", "openai", "pandas", "statsmodels",
+             "scipy", "numpy", "pydantic", "sentence-transformers", "matplotlib")
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,})")
+
+
+def redact(obj: Any) -> Any:
+    """Drop values under secret-looking keys and mask secret-looking strings anywhere."""
+    if isinstance(obj, dict):
+        return {k: ("***" if _SECRET_KEY.search(str(k)) and v else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [redact(v) for v in obj]
+    if isinstance(obj, str):
+        s = _SECRET_VALUE.sub("***", obj)
+        for name in ("OPENAI_API_KEY", "WARMBENCH_API_KEY", "HF_TOKEN"):
+            val = os.environ.get(name)
+            if val and len(val) >= 6:
+                s = s.replace(val, "***")
+        return s
+    return obj
+
+
+def package_versions() -> dict[str, str]:
+    out = {"warmbench": __version__, "python": sys.version.split()[0]}
+    for p in _PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[p] = metadata.version(p)
+    return out
+
+
+def git_revision() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def update_manifest(run_dir: str | Path, **sections: Any) -> Path:
+    """Merge sections into ``run_dir/manifest.json`` (created if absent)."""
+    path = Path(run_dir) / "manifest.json"
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    data["versions"] = package_versions()
+    data["git_revision"] = git_revision()
+    data["platform"] = platform.platform()
+    for k, v in sections.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k] = {**data[k], **v}
+        else:
+            data[k] = v
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(redact(data), indent=2, ensure_ascii=False, default=str))
+    tmp.replace(path)
+    return path

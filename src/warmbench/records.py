@@ -1,0 +1,139 @@
+"""Typed records passed between stages.
+
+Every record is a small frozen pydantic model. Records that a re-run must recognise carry a
+stable ``key``: a hash of exactly the fields that define them, so the store can tell what is
+already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    """Hex digest of a JSON-serialisable object, independent of dict order."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Role = Literal["system", "user", "assistant"]
+
+
+class ChatMessage(Record):
+    role: Role = Field(description="Who speaks: system, user or assistant.")
+    content: str = Field(description="The message text.")
+
+
+class ChatRequest(Record):
+    """One conversation to continue. ``tag`` is free-form bookkeeping, not part of the key."""
+
+    messages: tuple[ChatMessage, ...] = Field(description="The conversation so far.")
+    tag: str | None = Field(default=None, description="Caller's label (e.g. a prompt key); not hashed.")
+
+    @classmethod
+    def from_user(cls, text: str, system: str | None = None, tag: str | None = None) -> ChatRequest:
+        msgs = [ChatMessage(role="system", content=system)] if system else []
+        msgs.append(ChatMessage(role="user", content=text))
+        return cls(messages=tuple(msgs), tag=tag)
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content} for m in self.messages]
+
+
+class SamplingParams(Record):
+    temperature: float = Field(default=0.0, ge=0.0, description="0 means greedy.")
+    max_tokens: int = Field(default=300, gt=0, description="Upper bound on new tokens.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = Field(default=0, description="Base seed; each sample index offsets it.")
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Completion(Record):
+    """What a backend returned for one request. A failure has ``error`` set and no text."""
+
+    text: str = ""
+    finish_reason: str | None = Field(default=None, description="'stop', 'length', or the backend's word.")
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = Field(default=None, description="Set when the request failed for good.")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Item(Record):
+    """One evaluation question, in any dataset."""
+
+    id: str = Field(description="Stable id within its dataset (e.g. a hash of the question).")
+    dataset: str = Field(description="triviaqa, truthfulqa, medqa, disinfo, mmlu, gsm8k, advbench, ...")
+    question: str = Field(description="The question as it is asked (MedQA: already conversational).")
+    correct_answers: tuple[str, ...] = Field(default=(), description="Accepted answers; first is canonical.")
+    incorrect_answer: str | None = Field(default=None, description="The wrong answer a user asserts.")
+    choices: tuple[str, ...] = Field(default=(), description="Multiple-choice options, in letter order.")
+    answer_index: int | None = Field(default=None, description="Index of the correct choice.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Prompt(Record):
+    """One item asked in one of the 28 forms."""
+
+    key: str = Field(description="Hash of item id, dataset, context, form and text.")
+    item_id: str
+    dataset: str
+    context: str = Field(description="'unmodified' or a sub-type such as 'emotion:anger'.")
+    form: str = Field(description="original, incorrect, correct or original_neutral.")
+    text: str = Field(description="The exact user message.")
+    statement: str | None = Field(default=None, description="The context statement used, if any.")
+
+    @staticmethod
+    def make_key(item_id: str, dataset: str, context: str, form: str, text: str) -> str:
+        return stable_hash([item_id, dataset, context, form, text])
+
+
+class Answer(Record):
+    """One arm's answer to one prompt."""
+
+    key: str = Field(description="Hash of arm, model spec, prompt key and sample index.")
+    arm: str
+    model: str = Field(description="The model spec string that produced it.")
+    prompt_key: str
+    item_id: str
+    dataset: str
+    context: str
+    form: str
+    text: str
+    finish_reason: str | None = None
+    sample_index: int = 0
+
+
+Label = Literal["CORRECT", "INCORRECT", "REFUSED", "UNPARSEABLE"]
+
+
+class Verdict(Record):
+    answer_key: str
+    scorer: str = Field(description="Which scorer decided: 'reference:*' or 'judge:<spec>@<prompt version>'.")
+    label: Label
+    refused: bool = False
+    detail: str | None = None
+
+
+class Conversation(Record):
+    """A curated chat log: alternating user/assistant messages."""
+
+    id: str
+    messages: tuple[ChatMessage, ...]
+    query_type: str | None = None
+    source: str | None = None

@@ -1,0 +1,239 @@
+"""The run store: one SQLite file (WAL) per run directory, the source of truth.
+
+Every finished generation, rewrite or verdict is committed the moment it arrives, keyed by a
+content key, so a killed run restarted does only what is missing and ends with exactly the
+rows of an uninterrupted one (``INSERT OR REPLACE`` on the key: nothing duplicated).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .records import ChatRequest, Completion, SamplingParams, Usage, stable_hash
+
+STORE_NAME = "store.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tag TEXT,
+    sample_index INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    params TEXT NOT NULL,
+    text TEXT,
+    finish_reason TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS completions_kind ON completions(kind);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"""
+
+
+def completion_key(model_identity: str, request: ChatRequest, params: SamplingParams,
+                   sample_index: int = 0) -> str:
+    """Content key of one generation: model (with adapter hash), params, messages, sample."""
+    return stable_hash(
+        [model_identity, params.model_dump(), request.as_dicts(), sample_index], n=32
+    )
+
+
+class RunStore:
+    """Thread-safe handle on a run directory's SQLite store."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / STORE_NAME
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across process kills in WAL mode (only an OS crash can lose
+        # the last transactions), and much faster than FULL.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    # -- completions ---------------------------------------------------------------
+    def get_completion(self, key: str) -> Completion | None:
+        """A stored successful completion, or None (missing or failed: to be retried)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error "
+                "FROM completions WHERE key=?", (key,)
+            ).fetchone()
+        if row is None or row[5] is not None:
+            return None
+        return Completion(text=row[0] or "", finish_reason=row[1],
+                          usage=Usage(prompt_tokens=row[2] or 0, completion_tokens=row[3] or 0,
+                                      cost_usd=row[4] or 0.0))
+
+    def done_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these keys already hold a successful completion."""
+        keys = list(keys)
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                q = ",".join("?" * len(chunk))
+                found.update(r[0] for r in self._db.execute(
+                    f"SELECT key FROM completions WHERE error IS NULL AND key IN ({q})", chunk))
+        return found
+
+    def put_completion(self, key: str, *, model: str, kind: str, request: ChatRequest,
+                       params: SamplingParams, sample_index: int, completion: Completion) -> None:
+        u = completion.usage
+        with self._lock:
+            prev = self._db.execute("SELECT attempts FROM completions WHERE key=?", (key,)).fetchone()
+            attempts = (prev[0] + 1) if prev else 1
+            self._db.execute(
+                "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key, model, kind, request.tag, sample_index,
+                 json.dumps(request.as_dicts(), ensure_ascii=False),
+                 params.model_dump_json(), completion.text if completion.ok else None,
+                 completion.finish_reason, u.prompt_tokens, u.completion_tokens, u.cost_usd,
+                 completion.error, attempts, time.time()),
+            )
+            self._db.commit()
+
+    def completion_rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT * FROM completions" + (" WHERE kind=?" if kind else "") + " ORDER BY rowid",
+                (kind,) if kind else (),
+            )
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def usage_totals(self) -> dict[str, float]:
+        with self._lock:
+            r = self._db.execute(
+                "SELECT COUNT(*), SUM(error IS NOT NULL), COALESCE(SUM(prompt_tokens),0), "
+                "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) FROM completions"
+            ).fetchone()
+        return {"completions": r[0], "failed": r[1] or 0, "prompt_tokens": r[2],
+                "completion_tokens": r[3], "cost_usd": r[4]}
+
+    # -- generic records -----------------------------------------------------------
+    def put(self, kind: str, key: str, data: BaseModel | dict[str, Any]) -> None:
+        payload = data.model_dump_json() if isinstance(data, BaseModel) else json.dumps(
+            data, ensure_ascii=False, default=str)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO records VALUES (?,?,?,?)",
+                             (kind, key, payload, time.time()))
+            self._db.commit()
+
+    def put_many(self, kind: str, items: Iterable[tuple[str, BaseModel | dict[str, Any]]]) -> int:
+        rows = [(kind, k, d.model_dump_json() if isinstance(d, BaseModel)
+                 else json.dumps(d, ensure_ascii=False, default=str), time.time()) for k, d in items]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?)", rows)
+            self._db.commit()
+        return len(rows)
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM records WHERE kind=? AND key=?",
+                                   (kind, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def has(self, kind: str, key: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM records WHERE kind=? AND key=?",
+                                    (kind, key)).fetchone() is not None
+
+    def keys(self, kind: str) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT key FROM records WHERE kind=?", (kind,))}
+
+    def iter(self, kind: str) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM records WHERE kind=? ORDER BY rowid",
+                                    (kind,)).fetchall()
+        for (d,) in rows:
+            yield json.loads(d)
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM records WHERE kind=?", (kind,)).fetchone()[0]
+
+    def delete(self, kind: str, keys: Iterable[str] | None = None) -> None:
+        with self._lock:
+            if keys is None:
+                self._db.execute("DELETE FROM records WHERE kind=?", (kind,))
+            else:
+                self._db.executemany("DELETE FROM records WHERE kind=? AND key=?",
+                                     [(kind, k) for k in keys])
+            self._db.commit()
+
+    def kinds(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT kind, COUNT(*) FROM records GROUP BY kind"))
+
+    # -- meta (small key/value facts such as a stage's completion marker) ----------
+    def set_meta(self, k: str, v: Any) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (k, json.dumps(v, default=str)))
+            self._db.commit()
+
+    def get_meta(self, k: str, default: Any = None) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT v FROM meta WHERE k=?", (k,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    # -- export ----------------------------------------------------------------------
+    def frame(self, kind: str):
+        """Records of one kind as a pandas DataFrame (one column per field)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.iter(kind)))
+
+    def export(self, kind: str, path: str | Path) -> Path:
+        """Write records of one kind to ``.parquet`` or ``.jsonl`` (by suffix)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            df = self.frame(kind)
+            # Nested values (dicts, lists) go to parquet as JSON text: portable and lossless.
+            for c in df.columns:
+                if df[c].map(lambda v: isinstance(v, dict | list)).any():
+                    df[c] = df[c].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
+            df.to_parquet(path, index=False)
+        elif path.suffix == ".jsonl":
+            with path.open("w", encoding="utf-8") as f:
+                for d in self.iter(kind):
+                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        else:
+            raise ValueError(f"export: unsupported suffix {path.suffix!r} (use .parquet or .jsonl)")
+        return path
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
