@@ -1,0 +1,25 @@
+"""``warmbench report``: the run as one self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import WarmbenchError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite, stats/, judge/)."),
+        output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default RUN/report.html)."),
+    ) -> None:
+        """Write one self-contained HTML report: provenance, tables, figures and a side-by-side
+        browser of every arm's answers (model text escaped; no network assets)."""
+        from ..report import build_report
+
+        if not run_dir.is_dir():
+            raise WarmbenchError(f"run directory not found: {run_dir}")
+        path = build_report(run_dir, output)
+        typer.echo(str(path))

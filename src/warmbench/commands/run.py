@@ -1,0 +1,72 @@
+"""``warmbench run``: the whole study from one config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..config import load_config
+from ..pipeline import STAGE_NAMES, run_pipeline, stage_status
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        config: Path = typer.Argument(..., help="Experiment config (YAML), e.g. examples/quickstart.yaml."),
+        start: str = typer.Option(None, "--from", help=f"First stage to run ({', '.join(STAGE_NAMES)})."),
+        stop: str = typer.Option(None, "--to", help="Last stage to run."),
+        run_dir: Path = typer.Option(None, "--run-dir", help="Override the config's run_dir."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the stage plan with request, token and cost estimates; run nothing."),
+        force: bool = typer.Option(False, "--force", help="Call every chosen stage even if marked done (each still skips work its store holds)."),
+        status: bool = typer.Option(False, "--status", help="Show what the run directory says about each stage, then exit."),
+    ) -> None:
+        """Run curate → rewrite → train → warmth → eval → judge → stats → report.
+
+        Every stage skips finished work: a killed or failed run, started again, resumes where it
+        stopped. Stages that only serve fine-tuned personas are skipped when no arm names a persona.
+        """
+        console = Console(stderr=True)
+        overrides = {"run_dir": str(run_dir)} if run_dir else None
+        cfg = load_config(config, overrides)
+        if status:
+            t = Table("stage", "status", "seconds", "note")
+            for name, st in stage_status(cfg.run_dir).items():
+                t.add_row(name, st.get("status", ""), str(st.get("seconds", "")),
+                          (st.get("error") or "")[:80])
+            Console().print(t)
+            return
+        if dry_run:
+            _print_plan(cfg, start, stop)
+            return
+        results = run_pipeline(cfg, start=start, stop=stop, force=force)
+        console.print("[bold green]done.[/] " + ", ".join(results))
+        report = Path(cfg.run_dir) / "report.html"
+        if report.exists():
+            console.print(f"report: [bold]{report}[/]")
+        stats = results.get("stats") or {}
+        for k, v in (stats.get("headline") or {}).items():
+            console.print(f"  {k}: {v}")
+
+
+def _print_plan(cfg, start, stop) -> None:
+    from ..plan import estimate
+
+    est = estimate(cfg, start, stop)
+    t = Table("stage", "what", "requests", "input tok", "output tok", "API cost (USD)",
+              title=f"plan for {cfg.name} → {cfg.run_dir}")
+    total = 0.0
+    for e in est:
+        t.add_row(e.stage, e.what, f"{e.requests:,}" if e.requests else "",
+                  f"{e.input_tokens:,}" if e.input_tokens else "",
+                  f"{e.output_tokens:,}" if e.output_tokens else "",
+                  f"{e.cost_usd:,.2f}" if e.api_model else "")
+        total += e.cost_usd
+    console = Console()
+    console.print(t)
+    console.print(f"estimated API cost: [bold]${total:,.2f}[/] (list prices; averages, not token counts)")
+    for e in est:
+        for n in e.notes:
+            console.print(f"  note ({e.stage}): {n}")

@@ -1,0 +1,149 @@
+"""``warmbench run``: chain every stage of the study over one run directory.
+
+curate → rewrite → train → warmth (trajectory + checkpoint choice) → eval → judge → stats → report
+
+Stages never import each other; this module only calls their entry points in order with one
+shared store and one progress view. Every stage is idempotent (it skips finished work), so a
+killed run restarted simply runs again: finished stages return at once, the interrupted one
+resumes from what its store already holds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ExperimentConfig
+from .errors import WarmbenchError
+from .manifest import update_manifest
+from .progress import Progress
+from .records import stable_hash
+from .store import RunStore
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    target: str          # "module:function"
+    sections: tuple[str, ...]   # config sections whose change makes the stage run again
+    summary: str
+
+    def load(self) -> Callable[..., Any]:
+        mod, fn = self.target.split(":")
+        return getattr(importlib.import_module(mod), fn)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("curate", "warmbench.curate.run:run_curate", ("curate", "seed"),
+          "ShareGPT conversations → NSFW filter → query types → balanced sample + validation prompts"),
+    Stage("rewrite", "warmbench.rewrite.run:run_rewrite", ("rewrite", "curate", "seed"),
+          "every assistant turn rewritten per persona, checked, SFT JSONL per persona"),
+    Stage("train", "warmbench.train.run:run_train", ("train", "rewrite", "curate", "seed"),
+          "LoRA per persona with the checkpoint schedule"),
+    Stage("warmth", "warmbench.warmth.trajectory:run_trajectory",
+          ("warmth", "train", "rewrite", "curate", "seed"),
+          "SocioT warmth per checkpoint, checkpoint choice"),
+    Stage("eval", "warmbench.evaluate:run_eval", ("eval", "arms", "warmth", "train", "seed"),
+          "every arm answers every item in every prompt form"),
+    Stage("judge", "warmbench.scoring.run:run_judge", ("judge", "eval", "arms", "warmth", "train", "seed"),
+          "refusals, verdicts, scored table"),
+    Stage("stats", "warmbench.stats.run:run_stats", ("stats", "judge", "eval", "arms", "warmth", "train", "seed"),
+          "paired McNemar tests, BH, effect sizes, regressions M1–M4, figures"),
+    Stage("report", "warmbench.report:build_report", (),
+          "one self-contained HTML report"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+# Stages that only matter when some arm is a fine-tuned persona.
+PERSONA_STAGES = ("curate", "rewrite", "train", "warmth")
+
+
+def select_stages(cfg: ExperimentConfig, start: str | None, stop: str | None) -> list[Stage]:
+    for label, v in (("--from", start), ("--to", stop)):
+        if v is not None and v not in STAGE_NAMES:
+            raise WarmbenchError(f"{label} {v!r}: unknown stage (stages: {', '.join(STAGE_NAMES)})")
+    i = STAGE_NAMES.index(start) if start else 0
+    j = STAGE_NAMES.index(stop) if stop else len(STAGES) - 1
+    if i > j:
+        raise WarmbenchError(f"--from {start} comes after --to {stop}")
+    chosen = list(STAGES[i : j + 1])
+    if not any(a.persona for a in cfg.arms):
+        chosen = [s for s in chosen if s.name not in PERSONA_STAGES]
+    return chosen
+
+
+def stage_fingerprint(cfg: ExperimentConfig, stage: Stage) -> str:
+    data = cfg.model_dump()
+    return stable_hash({k: data.get(k) for k in stage.sections})
+
+
+def _call(stage: Stage, cfg: ExperimentConfig, store: RunStore, progress: Progress) -> Any:
+    fn = stage.load()
+    if stage.name == "report":
+        return fn(store.run_dir)
+    return fn(cfg, store, progress=progress)
+
+
+def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str | None = None,
+                 force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the chosen stages in order; return {stage: summary}. Raises on the first failure,
+    after recording it, leaving every finished stage's outputs intact."""
+    stages = select_stages(cfg, start, stop)
+    run_dir = Path(cfg.run_dir)
+    store = RunStore(run_dir)
+    update_manifest(run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed},
+                    stages=[s.name for s in stages])
+    results: dict[str, Any] = {}
+    prog = progress or Progress()
+    with prog:
+        overall = prog.task("warmbench run", total=len(stages))
+        for stage in stages:
+            fp = stage_fingerprint(cfg, stage)
+            mark = store.get_meta(f"stage.{stage.name}")
+            # The report is cheap and must reflect the latest stats: always rebuilt.
+            if not force and stage.name != "report" and mark and mark.get("fingerprint") == fp \
+                    and mark.get("status") == "done":
+                prog.log(f"[{stage.name}] already done — skipped")
+                results[stage.name] = mark.get("summary", {})
+                overall.advance()
+                continue
+            prog.log(f"[{stage.name}] {stage.summary}")
+            t0 = time.time()
+            store.set_meta(f"stage.{stage.name}", {"status": "running", "fingerprint": fp,
+                                                   "started": t0})
+            try:
+                summary = _call(stage, cfg, store, prog)
+            except BaseException as e:
+                store.set_meta(f"stage.{stage.name}", {
+                    "status": "failed", "fingerprint": fp, "started": t0,
+                    "error": f"{type(e).__name__}: {e}"[:2000],
+                    "trace": traceback.format_exc()[-4000:] if not isinstance(e, WarmbenchError) else None,
+                })
+                raise
+            if isinstance(summary, Path):
+                summary = {"path": str(summary)}
+            summary = _jsonable(summary if summary is not None else {})
+            store.set_meta(f"stage.{stage.name}", {"status": "done", "fingerprint": fp,
+                                                   "seconds": round(time.time() - t0, 1),
+                                                   "summary": summary})
+            results[stage.name] = summary
+            overall.advance()
+    update_manifest(run_dir, stage_results=results)
+    return results
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, default=str))
+
+
+def stage_status(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """What the store says about each stage (for `warmbench run --status`)."""
+    store = RunStore(run_dir)
+    return {s.name: store.get_meta(f"stage.{s.name}", {"status": "pending"}) for s in STAGES}

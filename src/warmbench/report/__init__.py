@@ -1,0 +1,25 @@
+"""``warmbench report``: one self-contained HTML file per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..manifest import redact
+from .collect import collect
+from .render import render
+
+
+def build_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
+    """Write RUN/report.html (or ``output``) and return its path."""
+    run_dir = Path(run_dir)
+    data = collect(run_dir)
+    data.manifest = redact(data.manifest)
+    out = Path(output) if output else run_dir / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(render(data), encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+__all__ = ["build_report"]

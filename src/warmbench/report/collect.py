@@ -1,0 +1,136 @@
+"""Gather everything a report shows from a run directory, tolerating absent stages.
+
+The report never recomputes statistics: it shows what ``warmbench stats`` wrote, so the
+numbers in the HTML are byte-for-byte the numbers in the CSVs a user can check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# Tables shown first, in this order, with a one-line explanation; any other CSV under
+# RUN/stats/ follows.
+KNOWN_TABLES: dict[str, str] = {
+    "headline.csv": "Headline effects.",
+    "paired.csv": "Paired comparison of each persona arm with the baseline on identical prompts "
+                  "(exact McNemar test, Benjamini–Hochberg within the declared family, Cohen's g, "
+                  "conditional odds ratio).",
+    "marginal_effects.csv": "Average marginal effects of fine-tuning on the error rate, in percentage points.",
+    "regressions.csv": "Binomial GLM coefficients (logit link) of models M1–M4.",
+    "general.csv": "General-capability benchmarks (MMLU, GSM8K, AdvBench) with 95% confidence intervals.",
+    "refusals.csv": "Refusal rates per arm and dataset.",
+}
+MAX_BROWSER_PROMPTS = 4000
+
+
+@dataclass
+class Figure:
+    name: str
+    caption: str
+    png_b64: str | None = None
+    svg: str | None = None
+
+
+@dataclass
+class ReportData:
+    run_dir: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    stats_summary: dict[str, Any] = field(default_factory=dict)
+    tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    browser: dict[str, Any] = field(default_factory=dict)
+    scorer: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def collect(run_dir: str | Path) -> ReportData:
+    run_dir = Path(run_dir)
+    data = ReportData(run_dir=run_dir)
+    mpath = run_dir / "manifest.json"
+    if mpath.exists():
+        data.manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    stats_dir = run_dir / "stats"
+    sjson = stats_dir / "stats.json"
+    if sjson.exists():
+        data.stats_summary = json.loads(sjson.read_text(encoding="utf-8"))
+    csvs = sorted(stats_dir.glob("*.csv")) if stats_dir.is_dir() else []
+    extra = [run_dir / "judge" / "refusals.csv", run_dir / "warmth" / "trajectory.csv"]
+    csvs += [p for p in extra if p.exists()]
+    order = {name: i for i, name in enumerate(KNOWN_TABLES)}
+    for p in sorted(csvs, key=lambda p: (order.get(p.name, 99), str(p))):
+        caption = KNOWN_TABLES.get(p.name, "")
+        if p.name == "trajectory.csv":
+            caption = "SocioT warmth of each checkpoint's answers to the validation prompts (epoch 0 = original model)."
+        try:
+            data.tables.append((p.name, caption, _read_csv(p)))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            data.warnings.append(f"{p}: could not read ({e})")
+    for d in (stats_dir / "figures", run_dir / "warmth"):
+        if not d.is_dir():
+            continue
+        for png in sorted(d.glob("*.png")):
+            svg = png.with_suffix(".svg")
+            data.figures.append(Figure(
+                name=png.stem, caption=png.stem.replace("_", " "),
+                png_b64=base64.b64encode(png.read_bytes()).decode("ascii"),
+                svg=svg.read_text(encoding="utf-8") if svg.exists() else None,
+            ))
+    scored = run_dir / "judge" / "scored.parquet"
+    if scored.exists():
+        df = pd.read_parquet(scored)
+        if "scorer" in df and len(df):
+            data.scorer = ", ".join(sorted(map(str, df["scorer"].dropna().unique())))
+        data.browser = browser_data(df, data.stats_summary.get("baseline") or "original")
+    else:
+        data.warnings.append("no scored answers (RUN/judge/scored.parquet): the answer browser is empty")
+    return data
+
+
+def browser_data(df: pd.DataFrame, baseline: str) -> dict[str, Any]:
+    """One entry per prompt (and sample) with every arm's answer and verdict.
+
+    ``change`` classifies the prompt for filtering: 'worse' when the baseline was correct and
+    some other arm not, 'better' for the reverse, 'same' otherwise.
+    """
+    need = {"arm", "dataset", "prompt_key", "context", "form", "answer", "label"}
+    if not need.issubset(df.columns):
+        return {"arms": [], "rows": [], "truncated": 0}
+    df = df.copy()
+    if "sample_index" not in df:
+        df["sample_index"] = 0
+    if "model_family" not in df:
+        df["model_family"] = ""
+    arms = sorted(df["arm"].unique(), key=lambda a: (a != baseline, a))
+    rows = []
+    keys = ["model_family", "dataset", "prompt_key", "sample_index"]
+    for (fam, ds, _pk, si), g in df.groupby(keys, sort=True):
+        first = g.iloc[0]
+        answers = {}
+        for _, r in g.iterrows():
+            answers[str(r["arm"])] = {"text": str(r["answer"]), "label": str(r["label"]),
+                                      "ok": None if pd.isna(r.get("is_correct")) else float(r["is_correct"])}
+        base = answers.get(baseline, {}).get("ok")
+        others = [a["ok"] for k, a in answers.items() if k != baseline and a["ok"] is not None]
+        change = "same"
+        if base == 1.0 and any(o == 0.0 for o in others):
+            change = "worse"
+        elif base == 0.0 and any(o == 1.0 for o in others):
+            change = "better"
+        rows.append({"family": str(fam), "dataset": str(ds), "context": str(first["context"]),
+                     "form": str(first["form"]), "prompt": str(first.get("prompt", "")),
+                     "sample": int(si), "change": change, "answers": answers})
+    # Verdict changes first: they are what a reader wants to inspect.
+    rows.sort(key=lambda r: {"worse": 0, "better": 1, "same": 2}[r["change"]])
+    truncated = max(0, len(rows) - MAX_BROWSER_PROMPTS)
+    return {"arms": [str(a) for a in arms], "baseline": baseline,
+            "rows": rows[:MAX_BROWSER_PROMPTS], "truncated": truncated}
