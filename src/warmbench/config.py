@@ -167,6 +167,10 @@ class ExperimentConfig(Section):
     name: str = "warmbench"
     run_dir: str = Field("runs/default", description="Where the store, exports and report go.")
     seed: int = 0
+    base_models: list[str] = Field(
+        default_factory=list,
+        description="Repeat train → warmth → eval → judge for each base model, replacing '{base}' in "
+                    "train.base_model and arms[*].model; results are pooled for stats (model fixed effect).")
     curate: CurateConfig = Field(default_factory=CurateConfig)
     rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
