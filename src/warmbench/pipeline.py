@@ -11,6 +11,8 @@ resumes from what its store already holds.
 from __future__ import annotations
 
 import importlib
+import re
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -89,11 +91,90 @@ def _call(stage: Stage, cfg: ExperimentConfig, store: RunStore, progress: Progre
     return fn(cfg, store, progress=progress)
 
 
+def base_slug(base: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base.split("/")[-1]).strip("_") or "model"
+
+
+def expand_base(cfg: ExperimentConfig, base: str) -> ExperimentConfig:
+    """The sub-experiment of one base model: '{base}' substituted, its own run directory."""
+    data = cfg.model_dump()
+    data["base_models"] = []
+    data["run_dir"] = str(Path(cfg.run_dir) / "models" / base_slug(base))
+    data["train"]["base_model"] = data["train"]["base_model"].replace("{base}", base)
+    for arm in data["arms"]:
+        arm["model"] = arm["model"].replace("{base}", base)
+    return ExperimentConfig.model_validate(data)
+
+
+# Stages run once per base model when ``base_models`` is set; the others run once overall.
+PER_BASE = ("train", "warmth", "eval", "judge")
+
+
 def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str | None = None,
                  force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Run the chosen stages in order; return {stage: summary}. Raises on the first failure,
     after recording it, leaving every finished stage's outputs intact."""
+    if cfg.base_models:
+        return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
+    return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)
+
+
+def _run_multi_base(cfg: ExperimentConfig, *, start: str | None, stop: str | None, force: bool,
+                    progress: Progress | None) -> dict[str, Any]:
     stages = select_stages(cfg, start, stop)
+    prog = progress or Progress()
+    results: dict[str, Any] = {}
+    with prog:
+        shared = [s for s in stages if s.name in ("curate", "rewrite")]
+        if shared:
+            results.update(_run_stages(cfg, shared, force=force, progress=prog))
+        per_base = [s for s in stages if s.name in PER_BASE]
+        for base in cfg.base_models:
+            sub = expand_base(cfg, base)
+            _share_persona_data(Path(cfg.run_dir), Path(sub.run_dir))
+            prog.log(f"== base model {base} → {sub.run_dir}")
+            if per_base:
+                results[base] = _run_stages(sub, per_base, force=force, progress=prog)
+        if any(s.name == "judge" for s in stages) or any(s.name in ("stats", "report") for s in stages):
+            _pool_base_outputs(cfg)
+        rest = [s for s in stages if s.name in ("stats", "report")]
+        if rest:
+            results.update(_run_stages(cfg, rest, force=force, progress=prog))
+    return results
+
+
+def _share_persona_data(top: Path, sub: Path) -> None:
+    """Sub-runs read the shared curate/rewrite outputs (copied: small JSONL files)."""
+    for part in ("curate", "rewrite"):
+        src = top / part
+        if src.is_dir():
+            shutil.copytree(src, sub / part, dirs_exist_ok=True)
+
+
+def _pool_base_outputs(cfg: ExperimentConfig) -> None:
+    """Concatenate every base model's scored table and warmth trajectory at the top level."""
+    import pandas as pd
+
+    top = Path(cfg.run_dir)
+    scored, traj = [], []
+    for base in cfg.base_models:
+        sub = top / "models" / base_slug(base)
+        if (sub / "judge" / "scored.parquet").exists():
+            scored.append(pd.read_parquet(sub / "judge" / "scored.parquet"))
+        if (sub / "warmth" / "trajectory.csv").exists():
+            t = pd.read_csv(sub / "warmth" / "trajectory.csv")
+            t.insert(0, "base_model", base)
+            traj.append(t)
+    if scored:
+        (top / "judge").mkdir(parents=True, exist_ok=True)
+        pd.concat(scored, ignore_index=True).to_parquet(top / "judge" / "scored.parquet", index=False)
+    if traj:
+        (top / "warmth").mkdir(parents=True, exist_ok=True)
+        pd.concat(traj, ignore_index=True).to_csv(top / "warmth" / "trajectory.csv", index=False)
+
+
+def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
+                progress: Progress | None) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)
     update_manifest(run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed},
@@ -101,7 +182,7 @@ def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str |
     results: dict[str, Any] = {}
     prog = progress or Progress()
     with prog:
-        overall = prog.task("warmbench run", total=len(stages))
+        overall = prog.task(f"warmbench run · {cfg.name}", total=len(stages))
         for stage in stages:
             fp = stage_fingerprint(cfg, stage)
             mark = store.get_meta(f"stage.{stage.name}")

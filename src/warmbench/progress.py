@@ -58,13 +58,19 @@ class Progress(AbstractContextManager):
             else None
         )
 
+    _depth = 0
+
+    # Re-entrant: stages and sub-runs may each `with progress:`; only the outermost starts
+    # and stops the live display.
     def __enter__(self) -> Progress:
-        if self._rich is not None:
+        self._depth += 1
+        if self._rich is not None and self._depth == 1:
             self._rich.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._rich is not None:
+        self._depth -= 1
+        if self._rich is not None and self._depth == 0:
             self._rich.stop()
 
     def task(self, description: str, total: int | None) -> Task:
