@@ -140,5 +140,10 @@ def estimate(cfg: ExperimentConfig, start: str | None = None, stop: str | None =
                     e.what = f"{e.requests} answers judged by {cfg.judge.model}"
                 else:
                     e.what = "offline reference scorers (no judge model configured)"
+        if cfg.base_models and stage.name in ("train", "warmth", "eval", "judge"):
+            k = len(cfg.base_models)
+            e.requests, e.input_tokens, e.output_tokens = e.requests * k, e.input_tokens * k, e.output_tokens * k
+            e.cost_usd *= k
+            e.what += f"; × {k} base models"
         out.append(e)
     return out

@@ -64,7 +64,7 @@ def _print_plan(cfg, start, stop) -> None:
                   f"{e.output_tokens:,}" if e.output_tokens else "",
                   f"{e.cost_usd:,.2f}" if e.api_model else "")
         total += e.cost_usd
-    console = Console()
+    console = Console(width=max(140, Console().width))
     console.print(t)
     console.print(f"estimated API cost: [bold]${total:,.2f}[/] (list prices; averages, not token counts)")
     for e in est:
