@@ -110,7 +110,7 @@ def estimate(cfg: ExperimentConfig, start: str | None = None, stop: str | None =
             e.requests = n_ck * n_p
             e.what = f"{n_ck} models (checkpoints + original) × {n_p} validation prompts, SocioT {cfg.warmth.method}"
         elif stage.name in ("eval", "judge"):
-            per_arm, tin, tout = 0, 0, 0
+            per_arm, tin, tout, judged = 0, 0, 0, 0
             fpi = _forms_per_item(cfg)
             for d in cfg.eval.datasets:
                 n_items = d.n or (SAMPLE_SIZE if d.sample else FULL_SIZE.get(d.name, 500))
@@ -119,6 +119,8 @@ def estimate(cfg: ExperimentConfig, start: str | None = None, stop: str | None =
                 grid = d.grid if d.grid is not None else d.name in GRID_DEFAULT
                 n_prompts = n_items * (fpi if grid else 1) * cfg.eval.samples
                 per_arm += n_prompts
+                # MMLU and GSM8K are always regex-scored (as in the study), never judged.
+                judged += 0 if d.name in ("mmlu", "gsm8k") else n_prompts
                 settings = cfg.eval.free_text if grid or d.name == "advbench" else cfg.eval.structured
                 tin += n_prompts * TOKENS_QUESTION.get(d.name, TOKENS_QUESTION_DEFAULT)
                 tout += n_prompts * int(settings.max_tokens * 0.6)
@@ -133,7 +135,7 @@ def estimate(cfg: ExperimentConfig, start: str | None = None, stop: str | None =
                 e.what = f"{len(cfg.arms)} arms × {per_arm} prompts ({fpi} forms per gridded item)"
             else:
                 if cfg.judge.model:
-                    e.requests = per_arm * len(cfg.arms)
+                    e.requests = judged * len(cfg.arms)
                     e.input_tokens = e.requests * TOKENS_JUDGE_PROMPT + tout * len(cfg.arms)
                     e.output_tokens = e.requests * 8
                     e.cost_usd, e.api_model = _price(cfg.judge.model, e.input_tokens, e.output_tokens, e.notes)
