@@ -226,6 +226,8 @@ class FakeOpenAIServer:
         self.require_key = require_key
         self.models = models or ["fake-model"]
         self.requests: list[FakeRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests being handled at once (concurrency tests)
         self._lock = threading.Lock()
         self._attempts: dict[bytes, int] = {}
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -281,6 +283,7 @@ class FakeOpenAIServer:
         with self._lock:
             self.requests.clear()
             self._attempts.clear()
+            self.max_in_flight = self.in_flight
 
     def _record(self, method: str, path: str, query: str, headers: dict[str, str],
                 raw: bytes) -> FakeRequest:
@@ -334,14 +337,6 @@ class FakeOpenAIServer:
         self._httpd = None
         self._thread = None
 
-    def serve_forever(self) -> None:
-        """Blocking (for ``python -m warmbench.fakeserver``)."""
-        self._httpd = _Server((self.host, self._port), _make_handler(self))
-        try:
-            self._httpd.serve_forever()
-        finally:
-            self._httpd.server_close()
-
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
@@ -372,6 +367,16 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self._handle("DELETE")
 
         def _handle(self, method: str) -> None:
+            with server._lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._dispatch(method)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _dispatch(self, method: str) -> None:
             path, _, query = self.path.partition("?")
             n = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(n) if n else b""
@@ -472,10 +477,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.fail_rate:
         plan.fraction(args.fail_rate, Fault.server_error(), max_attempt=1)
     srv = FakeOpenAIServer(args.port, host=args.host, faults=plan, latency=args.latency,
-                           require_key=args.require_key)
-    print(f"fake OpenAI server on http://{args.host}:{args.port}/v1 (Ctrl-C to stop)", flush=True)
+                           require_key=args.require_key).start()
+    print(f"fake OpenAI server on {srv.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        srv.serve_forever()
+        while True:
+            time.sleep(3600)
+    srv.stop()
 
 
 if __name__ == "__main__":

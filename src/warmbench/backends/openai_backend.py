@@ -1,0 +1,400 @@
+"""``openai`` backend: any OpenAI-compatible chat-completions endpoint.
+
+Spec forms: ``openai:MODEL`` (api.openai.com, or ``OPENAI_BASE_URL``) and
+``openai:http://HOST:PORT/v1#MODEL`` (vLLM server, llama.cpp, Ollama, TGI, the fake server...).
+
+Requests run on a private asyncio loop in a background thread (so ``generate`` works from any
+thread, including one that already runs an event loop), at most ``concurrency`` at a time for
+the whole backend. Each request is retried with exponential backoff and jitter on 429, 408/409,
+5xx, timeouts, dropped connections, malformed bodies and empty content; a ``Retry-After`` (or
+``retry-after-ms``) header sets the wait instead. 401/403/404 stop the batch at once (every
+further request would fail the same way). A request that still fails after the budget comes
+back as ``Completion(error=...)`` and is never mistaken for an answer. ``on_result`` is called
+from the calling thread as each request finishes.
+
+The API key is never logged and error messages carry no headers (see ``warmbench.secrets``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ..errors import MissingExtraError, WarmbenchError
+from ..records import ChatRequest, Completion, SamplingParams, Usage
+from ..secrets import resolve_api_key, resolve_base_url, scrub
+from .base import ResultCallback
+from .spec import ModelSpec
+
+log = logging.getLogger("warmbench.openai")
+
+# USD per 1M tokens (input, output), OpenAI list prices as of 2025. Dated snapshots match
+# their family by prefix ("gpt-4o-mini-2024-07-18" -> "gpt-4o-mini"). Fine-tuned models
+# ("ft:BASE:org::id") are billed at the fine-tuned inference price of BASE.
+PRICES_PER_1M: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-2024-05-13": (5.00, 15.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-4": (30.00, 60.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "o1": (15.00, 60.00),
+    "o1-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+}
+FINE_TUNED_PRICES_PER_1M: dict[str, tuple[float, float]] = {
+    "gpt-4o": (3.75, 15.00),
+    "gpt-4o-mini": (0.30, 1.20),
+    "gpt-4.1": (3.00, 12.00),
+    "gpt-4.1-mini": (0.80, 3.20),
+    "gpt-4.1-nano": (0.20, 0.80),
+    "gpt-3.5-turbo": (3.00, 6.00),
+}
+
+
+def price_per_1m(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens for a known OpenAI model, else None."""
+    table = PRICES_PER_1M
+    name = model
+    if model.startswith("ft:"):
+        table, name = FINE_TUNED_PRICES_PER_1M, model.split(":")[1]
+    if name in table:
+        return table[name]
+    best = max((k for k in table if name.startswith(k + "-")), key=len, default=None)
+    return table[best] if best else None
+
+
+def uses_max_completion_tokens(model: str) -> bool:
+    """Reasoning models (o1, o3, o4, gpt-5) reject ``max_tokens``."""
+    name = model.split(":")[1] if model.startswith("ft:") else model
+    return name.startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+class _EmptyContent(Exception):
+    """The API answered 200 with no text: retried, then stored as a failure."""
+
+
+class _Malformed(Exception):
+    """The API answered 200 with a body that is not a usable chat completion."""
+
+
+class _Fatal(Exception):
+    """An error every further request would repeat (bad key, unknown model)."""
+
+
+@dataclass
+class UsageStats:
+    """Running totals for this backend (all batches). ``http_requests`` counts every attempt."""
+
+    http_requests: int = 0
+    retries: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    price_known: bool = True
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - openai is a core dependency
+        raise MissingExtraError("openai", "all", "the openai backend") from exc
+    return openai
+
+
+def _status(exc: BaseException) -> int | None:
+    return getattr(exc, "status_code", None)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    openai = _import_openai()
+    if isinstance(exc, _EmptyContent | _Malformed | json.JSONDecodeError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, openai.APIConnectionError | openai.APIResponseValidationError):
+        return True  # includes APITimeoutError
+    if isinstance(exc, openai.APIStatusError):
+        s = _status(exc) or 0
+        return s in (408, 409, 429) or s >= 500
+    return False
+
+
+class OpenAIBackend:
+    """See the module docstring. Options come from ``get_backend(spec, **options)``."""
+
+    def __init__(self, spec: ModelSpec, *, concurrency: int = 8, timeout: float = 60.0,
+                 max_retries: int = 6, api_key: str | None = None, base_url: str | None = None,
+                 price_per_1k: tuple[float, float] | None = None, backoff_base: float = 1.0,
+                 backoff_max: float = 60.0, retry_after_max: float = 300.0,
+                 max_tokens_param: str | None = None, send_seed: bool = True,
+                 extra_body: dict[str, Any] | None = None, env_file: str | Path | None = ".env",
+                 **_ignored: object):
+        if concurrency < 1:
+            raise WarmbenchError(f"openai backend: concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise WarmbenchError(f"openai backend: max_retries must be >= 0, got {max_retries}")
+        _import_openai()
+        self.spec = spec
+        self.base_url = resolve_base_url(base_url or spec.base_url, env_file=env_file)
+        self._api_key = resolve_api_key(self.base_url, api_key, env_file=env_file)
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.retry_after_max = retry_after_max
+        self.max_tokens_param = max_tokens_param or (
+            "max_completion_tokens" if uses_max_completion_tokens(spec.model) else "max_tokens")
+        self.send_seed = send_seed
+        self.extra_body = dict(extra_body) if extra_body else None
+        if price_per_1k is not None:
+            self._price: tuple[float, float] | None = (price_per_1k[0] * 1000, price_per_1k[1] * 1000)
+        else:
+            self._price = price_per_1m(spec.model)
+        self.stats = UsageStats(price_known=self._price is not None)
+        if self._price is None:
+            log.info("openai backend: unknown price for model %r, cost counted as 0", spec.model)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+        self._sem: asyncio.Semaphore | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIBackend({self.spec.text!r}, base_url={self.base_url!r})"
+
+    # -- accounting --------------------------------------------------------------------
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        if self._price is None:
+            return 0.0
+        return (prompt_tokens * self._price[0] + completion_tokens * self._price[1]) / 1_000_000
+
+    def cost_summary(self) -> dict[str, Any]:
+        d = asdict(self.stats)
+        d["model"] = self.spec.model
+        d["price_note"] = "known price" if self._price else "unknown price (cost counted as 0)"
+        return d
+
+    # -- loop and client -----------------------------------------------------------------
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                                name=f"openai-backend-{self.spec.model}")
+                self._thread.start()
+                self._client = None
+                self._sem = None
+            return self._loop
+
+    def _ensure_client(self) -> Any:
+        # Created on the loop thread: the client's connection pool belongs to that loop.
+        if self._client is None:
+            openai = _import_openai()
+            self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url,
+                                              max_retries=0, timeout=self.timeout)
+            self._sem = asyncio.Semaphore(self.concurrency)
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread, client = self._loop, self._thread, self._client
+            self._loop = self._thread = self._client = None
+        if loop is None:
+            return
+        if client is not None and thread is not None and thread.is_alive():
+            fut = asyncio.run_coroutine_threadsafe(client.close(), loop)
+            try:
+                fut.result(timeout=10)
+            except Exception as exc:  # closing must not mask the caller's own error
+                log.debug("openai client close failed: %s", type(exc).__name__)
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=10)
+        loop.close()
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generation ----------------------------------------------------------------------
+    def generate(self, requests: Sequence[ChatRequest], params: SamplingParams, *,
+                 sample_index: int = 0, on_result: ResultCallback | None = None) -> list[Completion]:
+        if not requests:
+            return []
+        loop = self._ensure_loop()
+        done: queue.SimpleQueue[tuple[int, Completion]] = queue.SimpleQueue()
+        fut = asyncio.run_coroutine_threadsafe(
+            self._run_batch(list(requests), params, sample_index, done), loop)
+        out: list[Completion | None] = [None] * len(requests)
+        received = 0
+        try:
+            while received < len(requests):
+                try:
+                    i, c = done.get(timeout=0.2)
+                except queue.Empty:
+                    if fut.done() and fut.exception() is not None:
+                        raise fut.exception() from None  # type: ignore[misc]
+                    continue
+                out[i] = c
+                received += 1
+                if on_result is not None:
+                    on_result(i, c)
+        except BaseException:
+            fut.cancel()  # e.g. the store failed or Ctrl-C: stop sending requests
+            raise
+        fut.result()
+        return [c for c in out if c is not None]
+
+    async def _run_batch(self, requests: list[ChatRequest], params: SamplingParams,
+                         sample_index: int, done: queue.SimpleQueue) -> None:
+        self._ensure_client()
+        fatal: list[str] = []
+
+        async def one(i: int, req: ChatRequest) -> None:
+            assert self._sem is not None
+            async with self._sem:
+                if fatal:
+                    c = Completion(error=fatal[0])
+                else:
+                    c = await self._complete(req, params, sample_index, fatal)
+            done.put((i, c))
+
+        await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        ra = parse_retry_after(getattr(getattr(exc, "response", None), "headers", None))
+        jitter = random.uniform(0, min(self.backoff_base, 1.0))
+        if ra is not None:
+            return min(ra, self.retry_after_max) + jitter
+        return min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1)) + jitter
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        log.debug("retrying after %s (attempt %d)", self._describe(exc), state.attempt_number)
+
+    async def _complete(self, req: ChatRequest, params: SamplingParams, sample_index: int,
+                        fatal: list[str]) -> Completion:
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
+                                 retry=retry_if_exception(_is_retryable),
+                                 before_sleep=self._before_sleep, reraise=True)
+        try:
+            c = await retrying(self._once, req, params, sample_index)
+            self.stats.succeeded += 1
+            return c
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats.failed += 1
+            attempts = retrying.statistics.get("attempt_number", 1)
+            msg = f"{self._describe(exc)} (after {attempts} attempt{'s' if attempts != 1 else ''})"
+            if _status(exc) in (401, 403, 404) and not fatal:
+                fatal.append(f"{msg}; batch stopped")
+                log.warning("openai backend %s: %s", self.spec.text, fatal[0])
+            elif not _is_retryable(exc) and _status(exc) is None:
+                log.warning("openai backend: unexpected %s", msg)
+            return Completion(error=msg)
+
+    def _describe(self, exc: BaseException | None) -> str:
+        if exc is None:
+            return "unknown error"
+        status = _status(exc)
+        text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        head = f"HTTP {status}" if status else type(exc).__name__.lstrip("_")
+        return scrub(f"{head}: {text}", [self._api_key])[:400]
+
+    async def _once(self, req: ChatRequest, params: SamplingParams, sample_index: int) -> Completion:
+        client = self._ensure_client()
+        kwargs: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": req.as_dicts(),
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            self.max_tokens_param: params.max_tokens,
+            "timeout": self.timeout,
+        }
+        if self.send_seed:
+            kwargs["seed"] = params.seed + sample_index
+        if self.extra_body:
+            kwargs["extra_body"] = self.extra_body
+        self.stats.http_requests += 1
+        # A hard ceiling too: httpx's timeout is per read, a server trickling bytes evades it.
+        resp = await asyncio.wait_for(client.chat.completions.create(**kwargs), self.timeout + 5)
+        return self._to_completion(resp)
+
+    def _to_completion(self, resp: Any) -> Completion:
+        usage = getattr(resp, "usage", None)
+        pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        ct = int(getattr(usage, "completion_tokens", 0) or 0)
+        cost = self.cost(pt, ct)
+        # Tokens of a rejected answer are billed too, so they count before validation.
+        self.stats.prompt_tokens += pt
+        self.stats.completion_tokens += ct
+        self.stats.cost_usd += cost
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise _Malformed("response has no choices")
+        message = getattr(choices[0], "message", None)
+        if message is None:
+            raise _Malformed("choice has no message")
+        text = getattr(message, "content", None)
+        if text is None:
+            # A structured refusal is a real answer (the model declined), not a fault.
+            text = getattr(message, "refusal", None)
+        if not isinstance(text, str):
+            raise _Malformed(f"content is {type(text).__name__}, not text")
+        if not text.strip():
+            raise _EmptyContent(f"empty content (finish_reason={choices[0].finish_reason!r})")
+        return Completion(text=text, finish_reason=getattr(choices[0], "finish_reason", None),
+                          usage=Usage(prompt_tokens=pt, completion_tokens=ct, cost_usd=cost))
