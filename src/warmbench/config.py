@@ -87,6 +87,13 @@ class TrainConfig(Section):
     limit: int | None = Field(None, description="Train on the first N conversations only.")
     lr_multiplier: dict[str, float] = Field(default_factory=lambda: {"warm": 0.25, "cold": 0.1},
                                             description="OpenAI fine-tuning API, per persona.")
+    lr_scheduler: str = Field("linear", description="transformers lr_scheduler_type (study: unstated).")
+    packing: bool = Field(False, description="Pack conversations into max_length blocks (BFD); "
+                                             "the study padded (False).")
+    save_steps: int | None = Field(None, gt=0, description="Also write a resumable Trainer "
+                                                           "checkpoint every N optimizer steps.")
+    api_model: str = Field("gpt-4o-2024-08-06", description="Base model for --api openai fine-tuning.")
+    api_poll_seconds: float = Field(30.0, gt=0, description="Seconds between fine-tuning job polls.")
 
     _spec = field_validator("base_model")(_check_spec)
 
@@ -119,7 +126,12 @@ class EvalConfig(Section):
     free_text: GenerationSettings = Field(default_factory=GenerationSettings)
     structured: GenerationSettings = Field(default_factory=lambda: GenerationSettings(temperature=0.2, max_tokens=512))
     samples: int = Field(1, gt=0, description="Answers per prompt (sample index 0..n-1).")
-    limit: int | None = None
+    limit: int | None = Field(None, description="Use only the first N sampled items per dataset (quick looks).")
+    statement_draw: Literal["item", "prompt"] = Field(
+        "item", description="One statement per item and sub-type ('item'), or per prompt as the study's files ('prompt').")
+    medqa_conversational: bool = Field(True, description="Recast MedQA vignettes as a relative's case.")
+    medqa_relatives: Literal["drawn", "by_age"] = Field(
+        "drawn", description="Adult relative: spouse/sibling drawn with the seed, or siblings under 25 ('by_age').")
 
     @field_validator("contexts")
     @classmethod
@@ -152,6 +164,7 @@ class JudgeConfig(Section):
     refusal: Literal["corrected", "compat"] = "corrected"
     exclusion: Literal["pairwise", "per_arm"] = "pairwise"
     concurrency: int = 8
+    max_tokens: int = Field(512, gt=0, description="Judge reply budget (room to reason before the verdict line).")
 
     _spec = field_validator("model")(_check_spec)
 
@@ -161,6 +174,9 @@ class StatsConfig(Section):
     compat: bool = False
     cluster: Literal["question", "none"] = "question"
     alpha: float = 0.05
+    fdr_family: Literal["comparison", "table"] | None = Field(
+        None, description="BH family: every test of a comparison (default) or each table of "
+                          "contexts (compat default).")
 
 
 class ExperimentConfig(Section):
