@@ -1,0 +1,117 @@
+"""``warmbench stats``: paired tests, regressions and figures for a run or the published data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import WarmbenchError
+
+
+def _run_defaults(run_dir: Path) -> dict[str, Any]:
+    """The run's ``stats`` config section from its manifest, when there is one."""
+    m = run_dir / "manifest.json"
+    if not m.exists():
+        return {}
+    try:
+        cfg = json.loads(m.read_text(encoding="utf-8")).get("config") or {}
+    except json.JSONDecodeError:
+        return {}
+    return cfg.get("stats") or {}
+
+
+def _print_tables(a: Any, s: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    head = Table(title="Headline", show_lines=False)
+    head.add_column("quantity")
+    head.add_column("value", justify="right")
+    for k, v in s["headline"].items():
+        head.add_row(k, v)
+    con.print(head)
+    if len(a.effects):
+        t = Table(title="Average marginal effect of the persona on the error rate (pp)")
+        for c in ("comparison", "model", "level", "n", "AME pp", "95% CI", "p"):
+            t.add_column(c, justify="right" if c in ("n", "AME pp", "95% CI", "p") else "left")
+        for r in a.effects.itertuples():
+            t.add_row(r.comparison, r.model, str(r.level), str(r.n), f"{r.ame_pp:+.2f}",
+                      f"[{r.ci_low_pp:+.2f}, {r.ci_high_pp:+.2f}]", f"{r.p_value:.3g}")
+        con.print(t)
+    for comp, p in a.paired.groupby("comparison", sort=True):
+        p = p[(p["level"] == "pooled") & (p["context"] == "all")]
+        if p.empty:
+            continue
+        t = Table(title=f"{comp}: paired prompts pooled over contexts (exact McNemar, BH)")
+        for c in ("family", "dataset", "form", "n", "base %", "arm %", "diff pp", "b", "c",
+                  "p BH", "g", "OR [95% CI]"):
+            t.add_column(c)
+        for r in p.itertuples():
+            t.add_row(r.model_family, r.dataset, r.form, str(r.n_pairs),
+                      f"{r.acc_baseline_pct:.1f}", f"{r.acc_arm_pct:.1f}", f"{r.diff_pp:+.1f}",
+                      str(r.b), str(r.c), f"{r.p_bh:.3g}", f"{r.cohens_g:.2f} {r.g_label}",
+                      f"{r.odds_ratio:.2f} [{r.or_ci_low:.2f}, {r.or_ci_high:.2f}]")
+        con.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("stats")
+    def stats(
+        run_dir: Path = typer.Argument(None, help="Run directory with judge/scored.parquet "
+                                                  "(omit with --published)."),
+        published: Path = typer.Option(None, "--published", help="Analyse data in the study's "
+                                       "released layout (DIR/<model>/<arm>/<dataset>_*.csv) instead."),
+        out: Path = typer.Option(None, "--out", "-o", help="Output folder (default RUN/stats; "
+                                 "required with --published)."),
+        compat: bool = typer.Option(None, "--compat/--no-compat", help="Published choices: "
+                                    "model-based SEs, BH per 9-row table, published refusal "
+                                    "list, plus results_<arm>.csv in the published columns."),
+        baseline: str = typer.Option(None, "--baseline", help="Arm every other arm is compared "
+                                     "with (default: the config's, else 'original')."),
+        cluster: str = typer.Option(None, "--cluster", help="Regression SEs: 'question' "
+                                    "(clustered, default) or 'none' (model-based; compat default)."),
+        fdr_family: str = typer.Option(None, "--fdr-family", help="BH family: 'comparison' "
+                                       "(every test of a comparison, default) or 'table' (compat)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the tables."),
+    ) -> None:
+        """Paired McNemar tests, Benjamini–Hochberg, effect sizes, regressions M1–M4 with
+        average marginal effects, general-benchmark CIs and figures. Writes paired.csv,
+        regressions.csv, marginal_effects.csv, general.csv, figures/ and stats.json."""
+        import pandas as pd
+
+        from ..stats.published import read_published
+        from ..stats.run import analyse, write_outputs
+
+        if cluster not in (None, "question", "none"):
+            raise WarmbenchError(f"--cluster must be 'question' or 'none', not {cluster!r}")
+        if fdr_family not in (None, "comparison", "table"):
+            raise WarmbenchError(f"--fdr-family must be 'comparison' or 'table', not {fdr_family!r}")
+        if (run_dir is None) == (published is None):
+            raise WarmbenchError("give either a run directory or --published DIR (not both)")
+        trajectory = None
+        if published is not None:
+            if out is None:
+                raise WarmbenchError("--published needs --out DIR for the results")
+            defaults: dict[str, Any] = {}
+            df = read_published(published, compat=bool(compat))
+        else:
+            scored = run_dir / "judge" / "scored.parquet"
+            if not scored.exists():
+                raise WarmbenchError(f"no scored table at {scored}: run `warmbench judge` first")
+            defaults = _run_defaults(run_dir)
+            df = pd.read_parquet(scored)
+            out = out or run_dir / "stats"
+            trajectory = run_dir / "warmth" / "trajectory.csv"
+        compat = bool(defaults.get("compat", False)) if compat is None else compat
+        a = analyse(df, baseline=baseline or defaults.get("baseline") or "original",
+                    compat=compat, cluster=cluster or (None if compat else defaults.get("cluster")),
+                    fdr_family=fdr_family or defaults.get("fdr_family"),
+                    alpha=float(defaults.get("alpha", 0.05)))
+        s = write_outputs(a, out, df, trajectory)
+        if not quiet:
+            _print_tables(a, s)
+        typer.echo(f"wrote {len(s['files'])} files to {out}")

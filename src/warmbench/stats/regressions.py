@@ -1,0 +1,275 @@
+"""Binomial GLMs M1–M4 of the study, with average marginal effects (AMEs) in percentage points.
+
+Outcome ``is_incorrect`` (1 - is_correct, excluded rows dropped); logit link; fixed effects for
+dataset and model_family (a factor with a single level is left out rather than failing):
+
+* M1 unmodified context, original prompts:   ~ ft + C(dataset) + C(model_family)
+* M2 original prompts:  ~ ft * C(amendment_group, ref unmodified) + FE   (emotion/relation/stake)
+* M3 original prompts:  ~ ft * C(context, ref unmodified) + FE           (8 detailed sub-types)
+* M4 original + user-belief prompts: ~ ft * C(prompt_group, ref original) + FE
+
+"Original prompts" include the neutral lead-in control (``original_neutral``), as in the study's
+regressions; user-belief prompts are the incorrect and correct forms.
+
+The design matrix is built here (treatment coding, patsy-style names such as
+``C(is_finetuned)[T.1]:C(amendment_group)[T.emotion]``) so counterfactual matrices are exact and
+nothing depends on formula-engine naming. Columns that are linear combinations of earlier ones
+are removed *and reported* (``dropped`` in the output); an effect whose own terms were removed
+raises an error instead of being silently lost.
+
+AME of fine-tuning over a set of rows S: mean_i [P(y=1 | x_i, ft=1) - P(y=1 | x_i, ft=0)], the
+interaction columns following ft. Its standard error is the delta method,
+g' V g with g = mean_i [p1(1-p1) x1_i - p0(1-p0) x0_i] and V the parameter covariance: cluster-
+robust by question (default; statsmodels' cluster sandwich with its small-sample correction) or
+model-based (``cluster='none'``, the published choice). CIs are Wald intervals ame ± z se.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from scipy.special import expit
+
+from ..errors import WarmbenchError
+
+FT = "C(is_finetuned)[T.1]"
+RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    group: str | None          # interacted factor (None: main effect only)
+    reference: str | None      # its reference level
+
+
+MODELS = (
+    ModelSpec("M1", "unmodified context, original prompts", None, None),
+    ModelSpec("M2", "original prompts, context group", "amendment_group", "unmodified"),
+    ModelSpec("M3", "original prompts, context sub-type", "context", "unmodified"),
+    ModelSpec("M4", "original and user-belief prompts", "prompt_group", "original"),
+)
+
+
+@dataclass
+class Fit:
+    spec: ModelSpec
+    formula: str
+    columns: list[str]
+    X: np.ndarray
+    data: pd.DataFrame
+    result: object               # statsmodels GLMResults
+    cov_type: str
+    n_clusters: int | None
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series(np.asarray(self.result.params), index=self.columns)
+
+    @property
+    def cov(self) -> np.ndarray:
+        return np.asarray(self.result.cov_params())
+
+
+def prompt_group(form: str) -> str:
+    if form in ("incorrect", "correct"):
+        return "user_opinion"
+    if form in ("original", "original_neutral"):
+        return "original"
+    return "other"
+
+
+def regression_frame(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame:
+    """Rows of the two arms on the reliability datasets, with the regression variables."""
+    d = df[df["arm"].isin([baseline, arm]) & df["dataset"].isin(RELIABILITY)]
+    d = d.dropna(subset=["is_correct"])
+    ctx = d["context"].astype(str)
+    forms = d["form"].astype(str)
+    return pd.DataFrame({
+        "is_incorrect": 1.0 - d["is_correct"].to_numpy(dtype=float),
+        "is_finetuned": (d["arm"] == arm).to_numpy(dtype=int),
+        "dataset": d["dataset"].astype(str).to_numpy(),
+        "model_family": d["model_family"].astype(str).to_numpy(),
+        "context": ctx.to_numpy(),
+        "amendment_group": ctx.str.split(":").str[0].to_numpy(),
+        "prompt_group": forms.map(prompt_group).to_numpy(),
+        "cluster": (d["model_family"].astype(str) + "|" + d["dataset"].astype(str) + "|"
+                    + d["item_id"].astype(str)).to_numpy(),
+    })
+
+
+def subset_for(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    if spec.name == "M1":
+        m = (frame["context"] == "unmodified") & (frame["prompt_group"] == "original")
+    elif spec.name in ("M2", "M3"):
+        m = frame["prompt_group"] == "original"
+    else:
+        m = frame["prompt_group"].isin(["original", "user_opinion"])
+    return frame[m].reset_index(drop=True)
+
+
+def _dummies(values: pd.Series, name: str, reference: str | None) -> tuple[list[str], list[str]]:
+    levels = sorted(values.unique())
+    if len(levels) < 2:
+        return [], []
+    ref = reference if reference in levels else levels[0]
+    others = [lv for lv in levels if lv != ref]
+    return others, [f"C({name})[T.{lv}]" for lv in others]
+
+
+def design(spec: ModelSpec, data: pd.DataFrame) -> tuple[np.ndarray, list[str], str]:
+    """Treatment-coded design matrix and a readable formula."""
+    cols: list[np.ndarray] = [np.ones(len(data)), data["is_finetuned"].to_numpy(float)]
+    names = ["Intercept", FT]
+    formula = "is_incorrect ~ C(is_finetuned)"
+    if spec.group is not None:
+        levels, gnames = _dummies(data[spec.group], spec.group, spec.reference)
+        g = data[spec.group].to_numpy()
+        ft = data["is_finetuned"].to_numpy(float)
+        dums = [(g == lv).astype(float) for lv in levels]
+        cols += dums + [ft * x for x in dums]
+        names += gnames + [f"{FT}:{n}" for n in gnames]
+        formula += f" * C({spec.group}, ref={spec.reference!r})"
+    for fe, ref in (("dataset", "disinfo"), ("model_family", None)):
+        levels, fnames = _dummies(data[fe], fe, ref)
+        if levels:
+            v = data[fe].to_numpy()
+            cols += [(v == lv).astype(float) for lv in levels]
+            names += fnames
+            formula += f" + C({fe})"
+    return np.column_stack(cols), names, formula
+
+
+def _independent_columns(X: np.ndarray, names: list[str]) -> tuple[list[int], list[str]]:
+    """Greedy in column order: keep a column only if it is not a combination of kept ones."""
+    r = np.linalg.qr(X, mode="r")
+    diag = np.abs(np.diag(r))
+    tol = max(X.shape) * np.finfo(float).eps * (diag.max() if diag.size else 1.0) * 1e3
+    keep = [i for i, v in enumerate(diag) if v > tol]
+    return keep, [names[i] for i in range(len(names)) if i not in keep]
+
+
+def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") -> Fit:
+    if data.empty:
+        raise WarmbenchError(f"{spec.name}: no rows to fit ({spec.description})")
+    X, names, formula = design(spec, data)
+    keep, dropped = _independent_columns(X, names)
+    X, names = X[:, keep], [names[i] for i in keep]
+    if FT not in names:
+        raise WarmbenchError(f"{spec.name}: fine-tuning effect not identifiable (one arm only?)")
+    model = sm.GLM(data["is_incorrect"].to_numpy(float), X, family=sm.families.Binomial())
+    n_clusters = None
+    if cluster == "question":
+        codes = pd.factorize(data["cluster"])[0]
+        n_clusters = int(codes.max()) + 1
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
+        cov_type = "cluster(question)"
+    elif cluster == "none":
+        res = model.fit()
+        cov_type = "model-based"
+    else:
+        raise WarmbenchError(f"unknown cluster option {cluster!r} (known: question, none)")
+    return Fit(spec, formula, names, X, data, res, cov_type, n_clusters, dropped)
+
+
+def _counterfactual(fit: Fit, Xr: np.ndarray, value: float) -> np.ndarray:
+    """Rows ``Xr`` of the design with ft set to ``value`` (interactions follow: dummy * ft)."""
+    X = Xr.copy()
+    for j, name in enumerate(fit.columns):
+        if name == FT:
+            X[:, j] = value
+        elif name.startswith(FT + ":"):
+            gname = name[len(FT) + 1:]
+            if gname not in fit.columns:
+                raise WarmbenchError(f"{fit.spec.name}: main term {gname} missing for {name}")
+            X[:, j] = value * Xr[:, fit.columns.index(gname)]
+    return X
+
+
+def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
+    """AME of fine-tuning over ``rows`` (boolean mask), in pp, with delta-method CI."""
+    beta = np.asarray(fit.result.params)
+    Xr = fit.X[rows]
+    X1, X0 = _counterfactual(fit, Xr, 1.0), _counterfactual(fit, Xr, 0.0)
+    p1, p0 = expit(X1 @ beta), expit(X0 @ beta)
+    n = len(Xr)
+    ame = float(np.mean(p1 - p0))
+    # d AME / d beta, without materialising weighted copies of the design
+    grad = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / n
+    se = float(np.sqrt(grad @ fit.cov @ grad))
+    z = stats.norm.ppf(0.5 + level / 2)
+    terms = [fit.columns[j] for j in np.flatnonzero(np.any(X1 != X0, axis=0))]
+    # log-odds effect (ft main + interaction) when the subset sits in one group level
+    lo, lo_se = float("nan"), float("nan")
+    w = np.zeros(len(beta))
+    for t in terms:
+        w[fit.columns.index(t)] = 1.0
+    if fit.spec.group is None or fit.data.loc[rows, fit.spec.group].nunique() == 1:
+        lo, lo_se = float(w @ beta), float(np.sqrt(w @ fit.cov @ w))
+    return {
+        "n": int(rows.sum()), "ame_pp": 100 * ame, "se_pp": 100 * se,
+        "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),
+        "p_value": float(2 * stats.norm.sf(abs(ame / se))) if se > 0 else float("nan"),
+        "mean_p0_pct": 100 * float(p0.mean()), "mean_p1_pct": 100 * float(p1.mean()),
+        "logodds": lo, "logodds_se": lo_se, "terms": ";".join(terms),
+    }
+
+
+def effects(fit: Fit) -> list[dict]:
+    """Overall AME, then one per level of the interacted factor."""
+    out = [{"subgroup": "all", "level": "all", **marginal_effect(fit, np.ones(len(fit.data), bool))}]
+    if fit.spec.group is not None:
+        g = fit.data[fit.spec.group]
+        for lv in sorted(g.unique()):
+            eff = marginal_effect(fit, (g == lv).to_numpy())
+            expected = {FT} | ({f"{FT}:C({fit.spec.group})[T.{lv}]"}
+                               if lv != fit.spec.reference and g.nunique() > 1 else set())
+            missing = expected - set(eff["terms"].split(";"))
+            if missing:
+                raise WarmbenchError(
+                    f"{fit.spec.name}: effect for {fit.spec.group}={lv} needs {sorted(missing)}, "
+                    "which the fitted model does not contain (not identifiable from these data)")
+            out.append({"subgroup": fit.spec.group, "level": lv, **eff})
+    return out
+
+
+def coefficient_rows(fit: Fit) -> list[dict]:
+    res = fit.result
+    ci = np.asarray(res.conf_int())
+    rows = []
+    for j, name in enumerate(fit.columns):
+        rows.append({"term": name, "coef": float(res.params[j]), "se": float(res.bse[j]),
+                     "z": float(res.tvalues[j]), "p_value": float(res.pvalues[j]),
+                     "ci_low": float(ci[j, 0]), "ci_high": float(ci[j, 1])})
+    return rows
+
+
+def run_regressions(df: pd.DataFrame, baseline: str, arm: str, cluster: str = "question",
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[Fit]]:
+    """Fit M1–M4 for one comparison; returns (coefficients, marginal effects, fits).
+
+    A model with no rows (e.g. no user-belief prompts for M4) is skipped.
+    """
+    frame = regression_frame(df, baseline, arm)
+    coefs, effs, fits = [], [], []
+    comp = f"{arm} vs {baseline}"
+    for spec in MODELS:
+        data = subset_for(spec, frame)
+        if data.empty or data["is_finetuned"].nunique() < 2:
+            continue
+        fit = fit_model(spec, data, cluster)
+        fits.append(fit)
+        meta = {"comparison": comp, "model": spec.name, "n_obs": len(data),
+                "n_clusters": fit.n_clusters, "cov_type": fit.cov_type}
+        for r in coefficient_rows(fit):
+            coefs.append({**meta, **r, "formula": fit.formula, "dropped": ";".join(fit.dropped),
+                          "converged": bool(getattr(fit.result, "converged", True))})
+        for e in effects(fit):
+            effs.append({**meta, **e})
+    return pd.DataFrame(coefs), pd.DataFrame(effs), fits
