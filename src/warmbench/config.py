@@ -67,6 +67,9 @@ class RewriteConfig(Section):
     max_length_ratio: float = 3.0
     limit: int | None = Field(None, description="Rewrite only the first N conversations.")
     spot_check: int = Field(50, ge=0)
+    input: str | None = Field(None, description="Chat JSONL to rewrite (default RUN/curate/train.jsonl).")
+    length_slack_chars: int = Field(20, ge=0, description="Added to both lengths in the length-ratio "
+                                    "check, so very short replies may grow a little.")
 
     _spec = field_validator("model")(_check_spec)
 
