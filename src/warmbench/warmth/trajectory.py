@@ -1,0 +1,235 @@
+"""``run_trajectory``: warmth of every training checkpoint, and the checkpoint choice.
+
+Each checkpoint (``RUN/train/<persona>/checkpoints.json``) and the original model (epoch 0)
+answers the held-out validation prompts (``RUN/curate/validation.jsonl``); answers go through
+``cached_generate`` (kind ``warmth``) and their SocioT scores are cached in the store (kind
+``warmth_score``), so a rerun only does what is missing. Writes:
+
+- ``RUN/warmth/answers.parquet``  one row per answer with its score
+- ``RUN/warmth/trajectory.csv``   persona, epoch, n, mean, ci_low, ci_high, metric_model, method
+- ``RUN/warmth/trajectory.png|svg``
+- ``RUN/warmth/selected.json``    {persona: adapter path}; details in ``selection.json``
+- store meta ``layout.META_SELECTED`` (what eval arms with ``persona:`` read)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..backends import get_backend, parse_spec
+from ..errors import InputError, WarmbenchError
+from ..generation import cached_generate
+from ..layout import META_SELECTED, run_path
+from ..manifest import update_manifest
+from ..records import ChatRequest, SamplingParams, stable_hash
+from ..store import RunStore
+from .metric_model import MetricModel, load_metric_model, resolve_metric_model
+from .selection import select_checkpoint
+from .sociot import DEFAULT_REPEATS, prepare, score_texts
+from .summary import summarise
+
+KIND_SCORE = "warmth_score"
+SCORE_CHUNK = 256
+TRAJECTORY_COLUMNS = ["persona", "epoch", "n", "mean", "ci_low", "ci_high", "metric_model", "method"]
+
+
+def load_validation(path: Path, n: int | None, seed: int) -> list[dict[str, str]]:
+    """The validation prompts; ``n`` of them drawn with the seed (file order kept)."""
+    if not path.exists():
+        raise WarmbenchError(f"no validation prompts at {path}; run `warmbench curate` first")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, f"line {i}", None, f"not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+                raise InputError(path, f"line {i}", "prompt", "missing or empty")
+            rows.append({"id": str(row.get("id", i)), "prompt": row["prompt"],
+                         "query_type": str(row.get("query_type", ""))})
+    if not rows:
+        raise WarmbenchError(f"{path}: no validation prompts")
+    if n is not None and n < len(rows):
+        keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=n, replace=False))
+        rows = [rows[i] for i in keep]
+    return rows
+
+
+def load_checkpoints(run_dir: Path, personas: list[str] | None, base_spec: str) -> dict[str, list[dict]]:
+    """persona -> [{epoch, path, spec}] from the training stage's checkpoints.json files."""
+    files = sorted((run_dir / "train").glob("*/checkpoints.json"))
+    out: dict[str, list[dict]] = {}
+    for f in files:
+        persona = f.parent.name
+        if personas and persona not in personas:
+            continue
+        try:
+            entries = json.loads(f.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise InputError(f, None, None, f"not valid JSON ({e.msg})") from None
+        rows = []
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or "epoch" not in e or not (e.get("path") or e.get("spec")):
+                raise InputError(f, f"entry {i}", "epoch/path", "each entry needs epoch and path")
+            path = str(e.get("path") or "")
+            if path and not Path(path).is_absolute() and (run_dir / path).exists():
+                path = str(run_dir / path)
+            spec = e.get("spec") or parse_spec(base_spec).with_adapter(path).text
+            rows.append({"epoch": float(e["epoch"]), "path": path or spec, "spec": spec})
+        out[persona] = sorted(rows, key=lambda r: r["epoch"])
+    if personas:
+        missing = [p for p in personas if p not in out]
+        if missing:
+            raise WarmbenchError(f"no checkpoints.json for persona(s) {', '.join(missing)} under "
+                                 f"{run_dir / 'train'}; run `warmbench train` first")
+    if not out:
+        raise WarmbenchError(f"no training checkpoints under {run_dir / 'train'} "
+                             "(expected <persona>/checkpoints.json); run `warmbench train` first")
+    return out
+
+
+def score_key(metric: MetricModel, method: str, text: str, repeats: int, seed: int) -> str:
+    extra = [repeats, seed] if method == "compat" else []
+    return stable_hash([metric.label, metric.path, method, *extra, prepare(text)], n=32)
+
+
+def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method: str, *,
+                  repeats: int = DEFAULT_REPEATS, seed: int = 0, progress=None) -> pd.DataFrame:
+    """score, se, n_tokens per text; only texts never scored with this model/method run."""
+    keys = [score_key(metric, method, t, repeats, seed) for t in texts]
+    have = {k: store.get(KIND_SCORE, k) for k in dict.fromkeys(keys)}
+    todo = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if have[k] is None))
+    if todo:
+        lm = load_metric_model(metric)
+        bar = progress.task(f"warmth scores · {metric.label}", total=len(todo)) if progress else None
+        # Chunks are committed as they finish, so an interrupted scoring run resumes.
+        for start in range(0, len(todo), SCORE_CHUNK):
+            part = todo[start : start + SCORE_CHUNK]
+            s = score_texts(lm, part, method, repeats=repeats, seed=seed)
+            batch = []
+            for i, t in enumerate(part):
+                rec = {"score": _num(s.score[i]), "se": _num(s.se[i]),
+                       "n_tokens": int(s.n_tokens[i]), "metric_model": metric.label,
+                       "method": method}
+                k = score_key(metric, method, t, repeats, seed)
+                have[k] = rec
+                batch.append((k, rec))
+            store.put_many(KIND_SCORE, batch)
+            if bar:
+                bar.advance(len(part))
+        if bar:
+            bar.close()
+    out = pd.DataFrame([have[k] for k in keys], columns=["score", "se", "n_tokens", "metric_model",
+                                                        "method"])
+    return out.astype({"score": float, "se": float})
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
+
+
+def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | None = None,
+                   **backend_options: Any) -> dict[str, Any]:
+    """Answer, score, table, plot and choose a checkpoint per persona (idempotent)."""
+    w = cfg.warmth
+    run_dir = Path(store.run_dir)
+    prompts = load_validation(run_dir / "curate" / "validation.jsonl", w.n_prompts, cfg.seed)
+    ckpts = load_checkpoints(run_dir, personas, cfg.train.base_model)
+    params = SamplingParams(temperature=w.temperature, max_tokens=w.max_tokens, seed=cfg.seed)
+    requests = [ChatRequest.from_user(p["prompt"], tag=f"warmth:{p['id']}") for p in prompts]
+
+    # Epoch 0 (the original model) once, shared by every persona.
+    models: list[tuple[str, float, str]] = [("*", 0.0, cfg.train.base_model)]
+    models += [(p, c["epoch"], c["spec"]) for p, cs in ckpts.items() for c in cs]
+    rows = []
+    for persona, epoch, spec in models:
+        backend = get_backend(spec, **backend_options)
+        try:
+            comps = cached_generate(store, backend, requests, params, kind="warmth",
+                                    progress=progress,
+                                    description=f"warmth answers · {persona} epoch {epoch:g}")
+        finally:
+            backend.close()
+        for p, c in zip(prompts, comps, strict=True):
+            if c.ok:
+                rows.append({"persona": persona, "epoch": epoch, "model": spec, "prompt_id": p["id"],
+                             "query_type": p["query_type"], "text": c.text})
+    if not rows:
+        raise WarmbenchError("no validation answers could be generated; see the store's errors")
+    answers = pd.DataFrame(rows)
+    metric = resolve_metric_model(w.model)
+    sc = cached_scores(store, answers["text"].tolist(), metric, w.method, seed=cfg.seed,
+                       progress=progress)
+    answers = pd.concat([answers.reset_index(drop=True), sc], axis=1)
+
+    # Epoch 0 appears under every persona so each persona's curve is self-contained.
+    base = answers[answers.persona == "*"]
+    per = [answers[answers.persona != "*"]] + [base.assign(persona=p) for p in ckpts]
+    table_src = pd.concat(per, ignore_index=True)
+    table = summarise(table_src, ["persona", "epoch"], n_boot=w.bootstrap, seed=cfg.seed)
+    table["metric_model"], table["method"] = metric.label, w.method
+    table = table[TRAJECTORY_COLUMNS]
+    answers.to_parquet(run_path(run_dir, "warmth", "answers.parquet"), index=False)
+    table.to_csv(run_path(run_dir, "warmth", "trajectory.csv"), index=False)
+    plot_trajectory(table, run_dir / "warmth" / "trajectory")
+
+    choices = {}
+    for persona, cs in ckpts.items():
+        means = {float(r.epoch): float(r.mean) for r in table[table.persona == persona].itertuples()}
+        choices[persona] = select_checkpoint(persona, cs, means, w.selection, w.tolerance)
+    selected = {p: c.path for p, c in choices.items()}
+    store.set_meta(META_SELECTED, selected)
+    _write_json(run_path(run_dir, "warmth", "selected.json"), selected)
+    detail = {p: c.as_dict() for p, c in choices.items()}
+    _write_json(run_path(run_dir, "warmth", "selection.json"), detail)
+    summary = {"metric_model": metric.label, "method": w.method, "n_prompts": len(prompts),
+               "selection": w.selection, "selected": detail,
+               "notes": [c.note for c in choices.values() if c.note and "nearest" in c.note]}
+    update_manifest(run_dir, warmth=summary)
+    if progress is not None:
+        for c in choices.values():
+            progress.log(f"[warmth] {c.persona}: epoch {c.epoch:g} ({c.note or w.selection})")
+    return summary
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    tmp.replace(path)
+
+
+def plot_trajectory(table: pd.DataFrame, stem: Path) -> list[Path]:
+    """Mean warmth ± CI per epoch, one line per persona, as PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for persona, g in table.groupby("persona", sort=True):
+        g = g.sort_values("epoch")
+        line, = ax.plot(g.epoch, g["mean"], marker="o", label=str(persona))
+        ax.fill_between(g.epoch, g.ci_low, g.ci_high, alpha=0.2, color=line.get_color())
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("epoch (0 = original model)")
+    ax.set_ylabel("SocioT warmth (nats/token, warm − cold)")
+    label = table["metric_model"].iloc[0] if len(table) else ""
+    ax.set_title(f"Warmth per checkpoint · {table['method'].iloc[0] if len(table) else ''} · {label}",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = []
+    for ext in ("png", "svg"):
+        p = stem.with_suffix(f".{ext}")
+        fig.savefig(p, dpi=120)
+        out.append(p)
+    plt.close(fig)
+    return out
