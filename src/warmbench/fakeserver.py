@@ -138,7 +138,7 @@ class FaultPlan:
         self.rules.clear()
 
     def choose(self, number: int, path: str, raw: bytes, attempt: int) -> Fault | None:
-        for r in self.rules:
+        for idx, r in enumerate(self.rules):
             if r.path is not None and r.path != path:
                 continue
             if r.times is not None and attempt > r.times:
@@ -152,7 +152,8 @@ class FaultPlan:
                     return r.fault
                 continue
             if r.fraction > 0:
-                h = hashlib.sha256(f"{self.seed}|{attempt}|".encode() + raw).digest()
+                # The rule's index is hashed too: rules draw independently of each other.
+                h = hashlib.sha256(f"{self.seed}|{idx}|{attempt}|".encode() + raw).digest()
                 if int.from_bytes(h[:8], "big") / 2**64 < r.fraction:
                     return r.fault
         return None
