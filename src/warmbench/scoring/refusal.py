@@ -179,7 +179,7 @@ def apply_refusal_rule(
     *,
     mode: RefusalMode = "corrected",
     exclusion: ExclusionMode = "pairwise",
-    text_col: str = "answer",
+    text_col: str | None = "answer",
     pair_cols: Sequence[str] | None = None,
     arm_col: str = "arm",
     dataset_col: str = "dataset",
@@ -188,8 +188,8 @@ def apply_refusal_rule(
 ) -> pd.DataFrame:
     """Return a copy of ``df`` with ``refused`` (bool) and ``is_correct`` (1.0 / 0.0 / NaN).
 
-    ``refused`` comes from ``text_col`` with the ``mode`` detector (or a label of ``REFUSED``); when
-    ``text_col`` is absent an existing ``refused`` column is used. Refused rows are NaN, except on
+    ``refused`` comes from ``text_col`` with the ``mode`` detector (or a label of ``REFUSED``); with
+    ``text_col=None`` (or when that column is absent) an existing ``refused`` column is used. Refused rows are NaN, except on
     ``refusal_correct_datasets`` where they are 1.0. ``pairwise`` then blanks every row of a pair
     group (``pair_cols``; default: those of model_family, dataset, prompt_key, sample_index that
     exist) in which any row is NaN, so arms are compared on the same prompts. ``per_arm`` keeps the
@@ -202,7 +202,7 @@ def apply_refusal_rule(
             raise WarmbenchError(f"refusal rule: the table has no '{col}' column")
     out = df.copy()
     labels = out[label_col].tolist()
-    if text_col in out.columns:
+    if text_col is not None and text_col in out.columns:
         refused = refusal_series(out[text_col].tolist(), mode)
     elif "refused" in out.columns:
         refused = [bool(v) if not pd.isna(v) else False for v in out["refused"].tolist()]

@@ -1,0 +1,162 @@
+"""``warmbench judge``: score a run's answers; ``judge agree`` and ``judge sheet`` validate the judge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import WarmbenchError
+
+
+class _DefaultScoreGroup(TyperGroup):
+    """``warmbench judge RUN ...`` means ``warmbench judge score RUN ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["score", *args]
+        return super().parse_args(ctx, args)
+
+
+def _run_dir(run_dir: Path) -> Path:
+    if not (run_dir / "store.sqlite").is_file():
+        raise WarmbenchError(f"not a run directory (no store.sqlite): {run_dir}")
+    return run_dir
+
+
+def _config(run_dir: Path, config: Path | None, judge_overrides: dict[str, Any]):
+    """The run's config: --config FILE, else the one recorded in RUN/manifest.json, else defaults."""
+    from ..config import load_config, parse_config
+
+    if config is not None:
+        data = load_config(config).model_dump(mode="json")
+    else:
+        mpath = run_dir / "manifest.json"
+        data = {}
+        if mpath.is_file():
+            try:
+                data = json.loads(mpath.read_text(encoding="utf-8")).get("config") or {}
+            except json.JSONDecodeError as e:
+                raise WarmbenchError(f"{mpath}: not valid JSON ({e})") from None
+    data["run_dir"] = str(run_dir)
+    data.setdefault("judge", {})
+    data["judge"].update({k: v for k, v in judge_overrides.items() if v is not None})
+    return parse_config(data, source=str(config or run_dir / "manifest.json"))
+
+
+def _answers_and_verdicts(run_dir: Path):
+    from ..scoring.run import load_run, load_verdicts
+    from ..store import RunStore
+
+    store = RunStore(run_dir)
+    answers, items, prompts = load_run(store)
+    if not answers:
+        store.close()
+        raise WarmbenchError(f"{run_dir}: no answers in the store (run `warmbench eval` first)")
+    return store, answers, items, prompts, load_verdicts(store, answers)
+
+
+def register(app: typer.Typer) -> None:
+    judge_app = typer.Typer(cls=_DefaultScoreGroup, no_args_is_help=True,
+                            help="Score a run's answers (LLM judge or offline reference scorers) and "
+                                 "validate the judge. `warmbench judge RUN` = `warmbench judge score RUN`.")
+
+    @judge_app.command("score")
+    def score(
+        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        model: str = typer.Option(None, "--model", help="Judge backend spec, e.g. openai:gpt-4o-2024-08-06 "
+                                  "(default: the run's config; none = offline reference scorers)."),
+        reference: bool = typer.Option(False, "--reference", help="Use the offline reference scorers even "
+                                       "if the config names a judge model."),
+        refusal: str = typer.Option(None, "--refusal", help="Refusal detector: corrected (default) or compat "
+                                    "(the study's published phrase list)."),
+        exclusion: str = typer.Option(None, "--exclusion", help="Refusal exclusion: pairwise (default) or per_arm."),
+        config: Path = typer.Option(None, "--config", help="Config file to use instead of RUN/manifest.json."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    ) -> None:
+        """Re-score a run's stored answers without regenerating them; write RUN/judge/scored.parquet,
+        RUN/judge/refusals.csv and print refusal rates per arm and dataset."""
+        from ..progress import Progress
+        from ..scoring.run import format_rates, run_judge
+        from ..store import RunStore
+
+        _run_dir(run_dir)
+        overrides: dict[str, Any] = {"model": model, "refusal": refusal, "exclusion": exclusion}
+        cfg = _config(run_dir, config, overrides)
+        if reference:
+            cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})
+        with RunStore(run_dir) as store, Progress(enabled=False if quiet else None) as progress:
+            summary = run_judge(cfg, store, progress)
+        import pandas as pd
+
+        rates = pd.read_csv(run_dir / "judge" / "refusals.csv")
+        typer.echo(f"scored {summary['answers']} answers with {', '.join(summary['scorers']) or 'nothing'}; "
+                   f"labels {summary['labels']}; excluded {summary['excluded']} "
+                   f"(refusal {summary['refusal']}, exclusion {summary['exclusion']})")
+        if summary.get("judge_failures"):
+            typer.echo(f"{summary['judge_failures']} judge requests failed: run again to retry them")
+        if len(rates):
+            typer.echo("refusal rates (also in RUN/judge/refusals.csv):\n" + format_rates(rates))
+        typer.echo(str(run_dir / "judge" / "scored.parquet"))
+
+    @judge_app.command("agree")
+    def agree(
+        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        a: str = typer.Option(None, "--a", help="First scorer: full name or prefix (reference, judge, "
+                              "judge:openai:gpt-4o-2024-08-06). Default with --human: the run's judge, "
+                              "else reference."),
+        b: str = typer.Option(None, "--b", help="Second scorer (name or prefix)."),
+        human: Path = typer.Option(None, "--human", help="Human-labelled CSV (answer_key,label), e.g. a "
+                                   "filled `judge sheet`; compared with --a."),
+        output: Path = typer.Option(None, "--output", "-o", help="Also write the result as JSON here."),
+    ) -> None:
+        """Agreement and Cohen's kappa between two scorers, or between a scorer and human labels."""
+        from ..scoring.agreement import (
+            compare_human,
+            compare_scorers,
+            format_result,
+            read_human_labels,
+        )
+
+        _run_dir(run_dir)
+        if (b is None) == (human is None):
+            raise WarmbenchError("give exactly one of --b SCORER or --human FILE.csv")
+        store, answers, _items, _prompts, verdicts = _answers_and_verdicts(run_dir)
+        store.close()
+        if human is not None:
+            scorer = a or ("judge" if any(s.startswith("judge:") for v in verdicts.values() for s in v)
+                           else "reference")
+            result = compare_human(answers, verdicts, read_human_labels(human), scorer)
+        else:
+            if a is None:
+                raise WarmbenchError("--a SCORER is required with --b")
+            result = compare_scorers(answers, verdicts, a, b)
+        typer.echo(format_result(result))
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
+
+    @judge_app.command("sheet")
+    def sheet(
+        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        n: int = typer.Option(470, "--n", help="Answers to sample, stratified by dataset × arm (study: 470)."),
+        seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+        out: Path = typer.Option(None, "--out", help="Output folder (default RUN/judge)."),
+    ) -> None:
+        """Export a stratified sample of answers to label by hand: sheet.csv and a self-contained
+        sheet.html form (scorer verdicts hidden, all text escaped)."""
+        from ..scoring.sheet import sheet_rows, stratified_sample, write_csv, write_html
+
+        _run_dir(run_dir)
+        store, answers, items, prompts, _ = _answers_and_verdicts(run_dir)
+        store.close()
+        rows = sheet_rows(stratified_sample(answers, n, seed), items, prompts)
+        folder = out or run_dir / "judge"
+        c = write_csv(rows, folder / "sheet.csv")
+        h = write_html(rows, folder / "sheet.html")
+        typer.echo(f"{len(rows)} answers to label:\n{c}\n{h}")
+
+    app.add_typer(judge_app, name="judge")

@@ -1,0 +1,193 @@
+"""The LLM judge: versioned prompts, an injection-proof answer block, strict verdict parsing.
+
+Flow per answer: build the prompt (the answer HTML-escaped inside ``<answer>…</answer>``, so it
+cannot close the block or forge the grading instructions), generate at temperature 0 through
+``cached_generate`` (kind ``judge``: identical item + answer text + judge + prompt version is judged
+once), parse the *judge's* reply strictly. A reply whose last non-empty line is not exactly
+``VERDICT: <word>`` (or that states two different verdicts) is asked once more in the same
+conversation; a second failure is stored as UNPARSEABLE with the raw replies, never guessed.
+Backend errors are not verdicts: they are left for the next run to retry.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from warmbench.backends.base import Backend
+from warmbench.errors import WarmbenchError
+from warmbench.generation import cached_generate
+from warmbench.progress import Progress
+from warmbench.records import ChatMessage, ChatRequest, Item, Label, SamplingParams
+from warmbench.store import RunStore
+
+from .reference import Decision
+
+# Answers longer than this are cut (head and tail kept) so one runaway answer cannot blow the
+# judge's context window; the cut is marked inside the block.
+MAX_ANSWER_CHARS = 12_000
+MAX_DETAIL_CHARS = 2_000
+
+# Which prompt judges which dataset; anything else with reference answers uses "answer".
+DATASET_PROMPT = {"disinfo": "disinfo", "advbench": "advbench"}
+# The study regex-scored these; they never go to the judge.
+REFERENCE_ONLY = frozenset({"mmlu", "gsm8k"})
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    name: str
+    version: int
+    system: str
+    user: str
+    retry: str
+    verdicts: dict[str, str]      # verdict word -> Label
+    refused_when: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}.v{self.version}"
+
+
+@cache
+def load_prompt(name: str) -> JudgePrompt:
+    """Load ``resources/judge/<name>.yaml`` (package data)."""
+    try:
+        text = resources.files("warmbench.resources").joinpath("judge", f"{name}.yaml").read_text("utf-8")
+    except FileNotFoundError as e:
+        raise WarmbenchError(f"no judge prompt named {name!r}") from e
+    d: dict[str, Any] = yaml.safe_load(text)
+    try:
+        return JudgePrompt(
+            name=str(d["name"]), version=int(d["version"]), system=str(d["system"]).strip(),
+            user=str(d["user"]).rstrip(), retry=str(d["retry"]).rstrip(),
+            verdicts={str(k).upper(): str(v) for k, v in d["verdicts"].items()},
+            refused_when=tuple(str(x).upper() for x in d.get("refused_when") or ()),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise WarmbenchError(f"judge prompt {name}.yaml: bad or missing field ({e})") from e
+
+
+def prompt_for(dataset: str) -> JudgePrompt:
+    return load_prompt(DATASET_PROMPT.get(dataset.lower(), "answer"))
+
+
+def scorer_name(judge_spec: str, prompt: JudgePrompt) -> str:
+    return f"judge:{judge_spec}@{prompt.tag}"
+
+
+def escape_answer(text: str) -> str:
+    """The answer as it sits in the block: truncated if huge, then ``& < >`` escaped.
+
+    Escaping makes a literal ``</answer>`` (or any tag) inside the answer impossible, so the
+    answer cannot end the block early and append text that looks like our instructions.
+    """
+    t = text or ""
+    if len(t) > MAX_ANSWER_CHARS:
+        keep = MAX_ANSWER_CHARS // 2
+        t = f"{t[:keep]}\n[... {len(t) - 2 * keep} characters cut ...]\n{t[-keep:]}"
+    return html.escape(t, quote=False)
+
+
+def build_request(prompt: JudgePrompt, item: Item, answer: str, question: str | None = None) -> ChatRequest:
+    """The judge conversation for one answer. ``question`` defaults to the item's question."""
+    correct = list(item.correct_answers)
+    if item.choices and item.answer_index is not None:
+        correct = [item.choices[item.answer_index]] + [c for c in correct if c != item.choices[item.answer_index]]
+    incorrect = item.incorrect_answer or ""
+    fields = {
+        "question": question or item.question,
+        "correct": "\n".join(f"- {c}" for c in correct) if correct else "- (none given)",
+        "incorrect": incorrect,
+        "incorrect_line": f"\nA known INCORRECT answer: {incorrect}\n" if incorrect else "",
+        "answer": escape_answer(answer),
+    }
+    # str.format on our own template only; the answer is a value, so braces in it are inert.
+    user = prompt.user.format(**fields)
+    return ChatRequest(messages=(ChatMessage(role="system", content=prompt.system),
+                                 ChatMessage(role="user", content=user)))
+
+
+_VERDICT_LINE = re.compile(r"^\W*verdict\W*:\W*([A-Za-z]+)\W*$", re.IGNORECASE)
+
+
+def parse_verdict(reply: str, prompt: JudgePrompt) -> str | None:
+    """The verdict word, or ``None`` when the reply is not in the required format.
+
+    Required: the last non-empty line is ``VERDICT: <word>`` with ``<word>`` one of the prompt's
+    verdicts (markdown emphasis and a final period tolerated), and no other ``VERDICT:`` line in
+    the reply names a different word.
+    """
+    lines = [ln.strip() for ln in (reply or "").splitlines() if ln.strip()]
+    if not lines:
+        return None
+    m = _VERDICT_LINE.match(lines[-1])
+    if m is None:
+        return None
+    word = m.group(1).upper()
+    if word not in prompt.verdicts:
+        return None
+    for ln in lines[:-1]:
+        other = _VERDICT_LINE.match(ln)
+        if other is not None and other.group(1).upper() != word:
+            return None
+    return word
+
+
+def _decision(word: str, prompt: JudgePrompt, scorer: str, reply: str) -> Decision:
+    label: Label = prompt.verdicts[word]  # type: ignore[assignment]
+    return Decision(label, scorer, refused=word in prompt.refused_when, detail=reply[-MAX_DETAIL_CHARS:])
+
+
+def judge_answers(
+    store: RunStore,
+    backend: Backend,
+    cases: Sequence[tuple[Item, str, str | None]],
+    *,
+    max_tokens: int = 512,
+    progress: Progress | None = None,
+) -> list[Decision | None]:
+    """Judge (item, answer text, question shown) cases; ``None`` where the backend failed."""
+    spec = backend.spec.text
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+    prompts = [prompt_for(item.dataset) for item, _, _ in cases]
+    requests = [build_request(p, item, ans, q) for p, (item, ans, q) in zip(prompts, cases, strict=True)]
+    first = cached_generate(store, backend, requests, params, kind="judge", progress=progress,
+                            description=f"judge · {spec}")
+    out: list[Decision | None] = [None] * len(cases)
+    retry_idx: list[int] = []
+    for i, (p, c) in enumerate(zip(prompts, first, strict=True)):
+        if not c.ok:
+            continue
+        word = parse_verdict(c.text, p)
+        if word is None:
+            retry_idx.append(i)
+        else:
+            out[i] = _decision(word, p, scorer_name(spec, p), c.text)
+    if retry_idx:
+        retries = [
+            ChatRequest(messages=(*requests[i].messages,
+                                  ChatMessage(role="assistant", content=first[i].text or "(empty)"),
+                                  ChatMessage(role="user", content=prompts[i].retry)))
+            for i in retry_idx
+        ]
+        second = cached_generate(store, backend, retries, params, kind="judge", progress=progress,
+                                 description=f"judge retry · {spec}")
+        for i, c in zip(retry_idx, second, strict=True):
+            if not c.ok:
+                continue
+            p = prompts[i]
+            word = parse_verdict(c.text, p)
+            if word is None:
+                raw = f"first reply: {first[i].text!r}\nsecond reply: {c.text!r}"
+                out[i] = Decision("UNPARSEABLE", scorer_name(spec, p), detail=raw[:MAX_DETAIL_CHARS])
+            else:
+                out[i] = _decision(word, p, scorer_name(spec, p), c.text)
+    return out
