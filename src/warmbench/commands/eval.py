@@ -1,0 +1,61 @@
+"""``warmbench eval``: every arm answers every item in every prompt form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_cmd(
+        config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+        limit: int | None = typer.Option(None, "--limit", min=1,
+                                         help="Only the first N sampled items per dataset (quick look)."),
+        run_dir: Path | None = typer.Option(None, "--run-dir", help="Run directory (default: the config's run_dir)."),
+        progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                             help="Progress bars (default: on a terminal)."),
+    ) -> None:
+        """Generate answers from every arm for every item x prompt form (resumable).
+
+        Items are loaded and sampled with the config's seed; gridded sets (TriviaQA, TruthfulQA,
+        MedQA, disinformation) are asked in the study's 28 forms, MMLU/GSM8K/AdvBench once.
+        Answers are committed as they arrive: run the same command again to resume.
+        Writes RUN/eval/{items,prompts,answers}.parquet.
+        """
+        from ..config import load_config
+        from ..evaluate import run_eval
+        from ..progress import Progress
+        from ..store import RunStore
+
+        overrides = {"run_dir": str(run_dir)} if run_dir else None
+        cfg = load_config(config, overrides)
+        with RunStore(cfg.run_dir) as store, Progress(progress) as prog:
+            summary = run_eval(cfg, store, prog, limit=limit)
+        print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:
+    """Arm x dataset answer counts, then the exported files."""
+    console = Console()
+    datasets = list(summary["items"])
+    table = Table(title="answers per arm and dataset")
+    table.add_column("arm")
+    for d in datasets:
+        table.add_column(f"{d}\n({summary['items'][d]} items)", justify="right")
+    table.add_column("failed", justify="right")
+    for arm, row in summary["table"].items():
+        table.add_row(arm, *[str(row.get(d, 0)) for d in datasets],
+                      str(summary["failed"].get(arm, 0)))
+    for arm, n in summary["failed"].items():
+        if arm not in summary["table"]:
+            table.add_row(arm, *["0"] * len(datasets), str(n))
+    console.print(table)
+    console.print(f"{summary['prompts']} prompts, {summary['answers']} answers")
+    for name, path in summary["exports"].items():
+        console.print(f"  {name}: {path}")
+    if sum(summary["failed"].values()):
+        console.print("[yellow]some generations failed: run the same command again to retry them[/]")
