@@ -1,0 +1,355 @@
+"""``vllm`` backend: vLLM's offline engine, every LoRA checkpoint served from one engine.
+
+Spec forms: ``vllm:BASE`` and ``vllm:BASE+ADAPTER_DIR``. Backends with the same base model and
+engine options share one ``vllm.LLM`` (a process-wide cache), so the base model and all its
+checkpoints are served by a single engine, each adapter as its own ``LoRARequest``.
+
+Parallelism: ``tensor_parallel_size`` splits the model over GPUs inside one engine (vLLM's own);
+``data_parallel_size`` > 1 starts that many engine processes, each pinned to its own
+``tensor_parallel_size`` GPUs through ``CUDA_VISIBLE_DEVICES``, and shards every batch between
+them (vLLM's recommended layout for offline data parallelism of dense models). Multi-node runs
+use vLLM's Ray executor: pass ``engine_kwargs={"distributed_executor_backend": "ray"}``.
+
+Everything that maps our records to vLLM's and back is in pure functions (tested without vLLM).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingExtraError, WarmbenchError
+from ..records import ChatRequest, Completion, SamplingParams, Usage
+from .base import ResultCallback
+from .spec import ModelSpec, adapter_hash
+
+log = logging.getLogger("warmbench.vllm")
+
+
+def import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise MissingExtraError("vllm", "gpu", "the vllm backend (a CUDA GPU machine)") from exc
+    return vllm
+
+
+# -- pure mapping functions ---------------------------------------------------------------
+def sampling_kwargs(params: SamplingParams, sample_index: int = 0) -> dict[str, Any]:
+    """Our SamplingParams -> ``vllm.SamplingParams`` keyword arguments.
+
+    Each sample index gets its own seed (base seed + index), as in the other backends, so
+    repeated samples differ but every one is reproducible. Temperature 0 is greedy in vLLM.
+    """
+    return {"n": 1, "temperature": float(params.temperature), "top_p": float(params.top_p),
+            "max_tokens": int(params.max_tokens), "seed": int(params.seed) + int(sample_index)}
+
+
+def engine_kwargs(model: str, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
+                  enable_lora: bool = False, max_lora_rank: int = 64, max_loras: int = 4,
+                  max_model_len: int | None = None, dtype: str = "auto", seed: int = 0,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.LLM`` for one engine."""
+    if tensor_parallel_size < 1:
+        raise WarmbenchError(f"vllm backend: tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
+    if not 0.0 < gpu_memory_utilization <= 1.0:
+        raise WarmbenchError(
+            f"vllm backend: gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
+    kw: dict[str, Any] = {"model": model, "tensor_parallel_size": tensor_parallel_size,
+                          "gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype,
+                          "seed": seed}
+    if max_model_len:
+        kw["max_model_len"] = int(max_model_len)
+    if enable_lora:
+        kw.update(enable_lora=True, max_lora_rank=int(max_lora_rank), max_loras=int(max_loras))
+    kw.update(extra or {})
+    return kw
+
+
+def adapter_rank(adapter_dir: str | Path) -> int | None:
+    """The LoRA rank ``r`` from a PEFT ``adapter_config.json`` (None when unreadable)."""
+    try:
+        cfg = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    r = cfg.get("r")
+    return int(r) if isinstance(r, int) else None
+
+
+def check_adapter(adapter_dir: str, max_lora_rank: int) -> None:
+    p = Path(adapter_dir)
+    if not (p / "adapter_config.json").is_file():
+        raise WarmbenchError(f"vllm adapter {adapter_dir}: no adapter_config.json (not a PEFT adapter folder)")
+    r = adapter_rank(p)
+    if r is not None and r > max_lora_rank:
+        raise WarmbenchError(
+            f"vllm adapter {adapter_dir}: LoRA rank {r} exceeds max_lora_rank={max_lora_rank}")
+
+
+class LoRARegistry:
+    """Stable ``(name, int_id, path)`` per adapter *content* within one engine.
+
+    vLLM caches adapter weights by integer id, so an id must never be reused for other
+    weights: a retrained adapter at the same path (new content hash) gets a new id.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def entry(self, adapter_dir: str) -> tuple[str, int, str]:
+        path = str(Path(adapter_dir).resolve())
+        digest = adapter_hash(path)
+        with self._lock:
+            lora_id = self._ids.setdefault((path, digest), len(self._ids) + 1)  # ids start at 1
+        return f"{Path(path).name}-{digest[:8]}", lora_id, path
+
+
+def completion_from_output(output: Any) -> Completion:
+    """A ``vllm.RequestOutput`` -> Completion (text, finish reason, token counts)."""
+    outs = getattr(output, "outputs", None) or []
+    if not outs:
+        return Completion(error="vllm returned no output")
+    first = outs[0]
+    finish = getattr(first, "finish_reason", None)
+    if finish == "abort":
+        return Completion(error="vllm aborted the request")
+    prompt_ids = getattr(output, "prompt_token_ids", None) or []
+    token_ids = getattr(first, "token_ids", None) or []
+    return Completion(text=first.text or "", finish_reason=finish,
+                      usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=len(token_ids)))
+
+
+def shard(n: int, k: int) -> list[list[int]]:
+    """Split indices 0..n-1 into ``k`` contiguous, nearly equal shards (empty ones dropped)."""
+    k = max(1, min(k, n))
+    size, extra = divmod(n, k)
+    out, start = [], 0
+    for r in range(k):
+        end = start + size + (1 if r < extra else 0)
+        out.append(list(range(start, end)))
+        start = end
+    return [s for s in out if s]
+
+
+def gpu_groups(data_parallel_size: int, tensor_parallel_size: int,
+               visible: str | None = None) -> list[list[str]]:
+    """Which GPUs each data-parallel engine gets (from ``CUDA_VISIBLE_DEVICES`` if set)."""
+    need = data_parallel_size * tensor_parallel_size
+    ids = [g.strip() for g in visible.split(",") if g.strip()] if visible else [str(i) for i in range(need)]
+    if len(ids) < need:
+        raise WarmbenchError(
+            f"vllm backend: data_parallel_size={data_parallel_size} x tensor_parallel_size="
+            f"{tensor_parallel_size} needs {need} GPUs, only {len(ids)} visible")
+    return [ids[r * tensor_parallel_size:(r + 1) * tensor_parallel_size] for r in range(data_parallel_size)]
+
+
+def run_chat(llm: Any, vllm: Any, conversations: list[list[dict[str, str]]],
+             sampling: dict[str, Any], lora: tuple[str, int, str] | None) -> list[Completion]:
+    """One ``LLM.chat`` call for a batch of conversations; one Completion per conversation."""
+    lora_request = None
+    if lora:
+        # positional (name, int_id, path): the path keyword was renamed across vLLM versions
+        lora_request = importlib.import_module("vllm.lora.request").LoRARequest(*lora)
+    outputs = llm.chat(conversations, vllm.SamplingParams(**sampling), use_tqdm=False,
+                       lora_request=lora_request)
+    if len(outputs) != len(conversations):
+        raise WarmbenchError(f"vllm returned {len(outputs)} outputs for {len(conversations)} requests")
+    return [completion_from_output(o) for o in outputs]
+
+
+# -- engines ------------------------------------------------------------------------------
+def _dp_worker(rank: int, gpus: list[str], kwargs: dict[str, Any], inbox: Any, outbox: Any) -> None:
+    """One data-parallel engine process: answers jobs until it receives None."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    try:
+        vllm = import_vllm()
+        llm = vllm.LLM(**kwargs)
+        outbox.put(("ready", rank, None))
+    except Exception:
+        outbox.put(("ready", rank, traceback.format_exc(limit=5)))
+        return
+    while True:
+        job = inbox.get()
+        if job is None:
+            break
+        job_id, conversations, sampling, lora = job
+        try:
+            res = [c.model_dump() for c in run_chat(llm, vllm, conversations, sampling, lora)]
+            outbox.put((job_id, rank, res))
+        except Exception:
+            outbox.put((job_id, rank, traceback.format_exc(limit=5)))
+
+
+class _Engine:
+    """One model's engine(s): in-process for data_parallel_size 1, else worker processes."""
+
+    def __init__(self, kwargs: dict[str, Any], data_parallel_size: int):
+        self.kwargs = kwargs
+        self.lora_enabled = bool(kwargs.get("enable_lora"))
+        self.loras = LoRARegistry()
+        self.users = 0
+        self.lock = threading.Lock()
+        self.vllm = import_vllm()
+        self.llm: Any = None
+        self.workers: list[Any] = []
+        self._jobs = 0
+        if data_parallel_size == 1:
+            self.llm = self.vllm.LLM(**kwargs)
+            return
+        ctx = mp.get_context("spawn")  # CUDA cannot be forked
+        self.outbox = ctx.Queue()
+        self.inboxes = []
+        groups = gpu_groups(data_parallel_size, kwargs.get("tensor_parallel_size", 1),
+                            os.environ.get("CUDA_VISIBLE_DEVICES"))
+        for rank, gpus in enumerate(groups):
+            inbox = ctx.Queue()
+            p = ctx.Process(target=_dp_worker, args=(rank, gpus, kwargs, inbox, self.outbox),
+                            daemon=True, name=f"vllm-dp{rank}")
+            p.start()
+            self.workers.append(p)
+            self.inboxes.append(inbox)
+        for _ in groups:
+            _, rank, err = self.outbox.get()
+            if err:
+                self.shutdown()
+                raise WarmbenchError(f"vllm data-parallel engine {rank} failed to start: "
+                                     f"{err.strip().splitlines()[-1]}")
+
+    def chat(self, conversations: list[list[dict[str, str]]], sampling: dict[str, Any],
+             lora: tuple[str, int, str] | None, on_shard: Any) -> None:
+        """Answer every conversation; ``on_shard(indices, completions)`` as each part is done."""
+        with self.lock:  # one batch at a time per engine: vLLM's LLM is not thread-safe
+            if self.llm is not None:
+                on_shard(list(range(len(conversations))),
+                         run_chat(self.llm, self.vllm, conversations, sampling, lora))
+                return
+            parts = shard(len(conversations), len(self.workers))
+            self._jobs += 1
+            job = self._jobs
+            for rank, idx in enumerate(parts):
+                self.inboxes[rank].put((job, [conversations[i] for i in idx], sampling, lora))
+            for _ in parts:
+                got, rank, res = self.outbox.get()
+                if got != job:
+                    raise WarmbenchError(f"vllm engine {rank}: answer for job {got}, expected {job}")
+                if isinstance(res, str):
+                    raise WarmbenchError(f"vllm engine {rank} failed: {res.strip().splitlines()[-1]}")
+                on_shard(parts[rank], [Completion(**d) for d in res])
+
+    def shutdown(self) -> None:
+        for inbox in getattr(self, "inboxes", []):
+            inbox.put(None)
+        for p in self.workers:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+        self.workers = []
+        self.llm = None
+        gc.collect()
+        torch = sys.modules.get("torch")  # loaded by vLLM; never imported just for this
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+_ENGINES: dict[str, _Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine_key(kwargs: dict[str, Any], dp: int) -> str:
+    # LoRA settings are left out: base and adapters must share one engine.
+    core = {k: v for k, v in kwargs.items() if k not in ("enable_lora", "max_lora_rank", "max_loras")}
+    return json.dumps([core, dp], sort_keys=True, default=str)
+
+
+class VLLMBackend:
+    """See the module docstring. Options come from ``get_backend(spec, **options)``."""
+
+    def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, data_parallel_size: int = 1,
+                 gpu_memory_utilization: float = 0.9, max_lora_rank: int = 64, max_loras: int = 4,
+                 max_model_len: int | None = None, dtype: str = "auto", seed: int = 0,
+                 enable_lora: bool | None = None, engine_kwargs: dict[str, Any] | None = None,
+                 **_ignored: object):
+        if data_parallel_size < 1:
+            raise WarmbenchError(f"vllm backend: data_parallel_size must be >= 1, got {data_parallel_size}")
+        import_vllm()  # fail early, with the install hint, before touching adapters or GPUs
+        self.spec = spec
+        if spec.adapter:
+            check_adapter(spec.adapter, max_lora_rank)
+        model = _resolve_model(spec.model)
+        lora = bool(spec.adapter) if enable_lora is None else enable_lora
+        kw = _engine_kwargs_fn(model, tensor_parallel_size=tensor_parallel_size,
+                               gpu_memory_utilization=gpu_memory_utilization, enable_lora=lora,
+                               max_lora_rank=max_lora_rank, max_loras=max_loras,
+                               max_model_len=max_model_len, dtype=dtype, seed=seed, extra=engine_kwargs)
+        key = _engine_key(kw, data_parallel_size)
+        with _ENGINES_LOCK:
+            eng = _ENGINES.get(key)
+            if eng is None:
+                log.info("starting vLLM engine for %s (tp=%d, dp=%d, lora=%s)", model,
+                         tensor_parallel_size, data_parallel_size, lora)
+                eng = _ENGINES[key] = _Engine(kw, data_parallel_size)
+            elif spec.adapter and not eng.lora_enabled:
+                raise WarmbenchError(
+                    f"vllm engine for {spec.model} was started without LoRA: create it with "
+                    "enable_lora=True (or build an adapter backend first) to serve adapters")
+            eng.users += 1
+        self._engine: _Engine | None = eng
+        self._key = key
+        self._lora = eng.loras.entry(spec.adapter) if spec.adapter else None
+
+    @property
+    def lora_request(self) -> tuple[str, int, str] | None:
+        """(name, int_id, path) of this backend's adapter, as passed to ``LoRARequest``."""
+        return self._lora
+
+    def generate(self, requests: Sequence[ChatRequest], params: SamplingParams, *,
+                 sample_index: int = 0, on_result: ResultCallback | None = None) -> list[Completion]:
+        if self._engine is None:
+            raise WarmbenchError("vllm backend used after close()")
+        if not requests:
+            return []
+        out: list[Completion | None] = [None] * len(requests)
+
+        def on_shard(indices: list[int], comps: list[Completion]) -> None:
+            for i, c in zip(indices, comps, strict=True):
+                out[i] = c
+                if on_result is not None:
+                    on_result(i, c)
+
+        self._engine.chat([r.as_dicts() for r in requests], sampling_kwargs(params, sample_index),
+                          self._lora, on_shard)
+        return [c if c is not None else Completion(error="not generated") for c in out]
+
+    def close(self) -> None:
+        eng, self._engine = self._engine, None
+        if eng is None:
+            return
+        with _ENGINES_LOCK:
+            eng.users -= 1
+            if eng.users > 0:
+                return
+            _ENGINES.pop(self._key, None)
+        eng.shutdown()
+
+
+_engine_kwargs_fn = engine_kwargs  # the constructor's parameter of the same name shadows it
+
+
+def _resolve_model(name: str) -> str:
+    """Embedded names (``smollm2-135m``) -> their converted local folder; others unchanged."""
+    try:
+        from ..embedded import resolve_model
+    except ImportError:
+        return name
+    return resolve_model(name)

@@ -1,0 +1,210 @@
+"""The vllm backend's request mapping, tested with a fake ``vllm`` module (no GPU, no vLLM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import types
+from dataclasses import dataclass, field
+
+import pytest
+
+from warmbench.backends import get_backend
+from warmbench.backends import vllm_backend as vb
+from warmbench.errors import MissingExtraError, WarmbenchError
+from warmbench.records import ChatRequest, SamplingParams
+
+
+@dataclass
+class _Out:
+    text: str
+    token_ids: list[int]
+    finish_reason: str | None
+
+
+@dataclass
+class _ReqOut:
+    prompt_token_ids: list[int]
+    outputs: list[_Out] = field(default_factory=list)
+
+
+class _FakeSamplingParams:
+    def __init__(self, **kw):
+        self.kw = kw
+
+
+class _FakeLoRARequest:
+    def __init__(self, lora_name, lora_int_id, lora_path):
+        self.lora_name, self.lora_int_id, self.lora_path = lora_name, lora_int_id, lora_path
+
+
+class _FakeLLM:
+    instances: list[_FakeLLM] = []
+
+    def __init__(self, **kw):
+        self.kw = kw
+        self.calls: list[dict] = []
+        _FakeLLM.instances.append(self)
+
+    def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, **_):
+        self.calls.append({"messages": messages, "sampling": sampling_params.kw, "lora": lora_request})
+        tag = f"[{lora_request.lora_name}#{lora_request.lora_int_id}]" if lora_request else "[base]"
+        outs = []
+        for conv in messages:
+            words = f"{tag} {conv[-1]['content']}".split()
+            limit = sampling_params.kw["max_tokens"]
+            finish = "length" if len(words) > limit else "stop"
+            if conv[-1]["content"] == "ABORT":
+                finish = "abort"
+            text = " ".join(words[:limit])
+            outs.append(_ReqOut(prompt_token_ids=list(range(sum(len(m["content"]) for m in conv))),
+                                outputs=[_Out(text, list(range(len(text.split()))), finish)]))
+        return outs
+
+
+@pytest.fixture()
+def fake_vllm(monkeypatch):
+    mod = types.ModuleType("vllm")
+    mod.LLM = _FakeLLM
+    mod.SamplingParams = _FakeSamplingParams
+    lora = types.ModuleType("vllm.lora")
+    req = types.ModuleType("vllm.lora.request")
+    req.LoRARequest = _FakeLoRARequest
+    mod.lora, lora.request = lora, req
+    monkeypatch.setitem(sys.modules, "vllm", mod)
+    monkeypatch.setitem(sys.modules, "vllm.lora", lora)
+    monkeypatch.setitem(sys.modules, "vllm.lora.request", req)
+    _FakeLLM.instances.clear()
+    monkeypatch.setattr(vb, "_ENGINES", {})
+    return mod
+
+
+def _adapter(path, r=16, weights=b"w1"):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "adapter_config.json").write_text(json.dumps({"r": r, "lora_alpha": 32}))
+    (path / "adapter_model.safetensors").write_bytes(weights)
+    return path
+
+
+def test_missing_vllm_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import fails
+    with pytest.raises(MissingExtraError, match=r"'vllm'.*warmbench\[gpu\]"):
+        get_backend("vllm:some/model")
+
+
+def test_sampling_and_engine_mapping():
+    p = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=123, seed=10)
+    assert vb.sampling_kwargs(p, sample_index=3) == {
+        "n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 123, "seed": 13}
+    kw = vb.engine_kwargs("m", tensor_parallel_size=2, enable_lora=True, max_lora_rank=32,
+                          max_loras=2, max_model_len=4096, extra={"enforce_eager": True})
+    assert kw == {"model": "m", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.9,
+                  "dtype": "auto", "seed": 0, "max_model_len": 4096, "enable_lora": True,
+                  "max_lora_rank": 32, "max_loras": 2, "enforce_eager": True}
+    assert "enable_lora" not in vb.engine_kwargs("m")
+    with pytest.raises(WarmbenchError, match="gpu_memory_utilization"):
+        vb.engine_kwargs("m", gpu_memory_utilization=1.5)
+
+
+def test_output_mapping():
+    ok = vb.completion_from_output(_ReqOut([1, 2, 3], [_Out("Paris.", [5, 6], "stop")]))
+    assert ok.ok and ok.text == "Paris." and ok.finish_reason == "stop"
+    assert (ok.usage.prompt_tokens, ok.usage.completion_tokens) == (3, 2)
+    assert vb.completion_from_output(_ReqOut([1], [_Out("", [], "abort")])).error
+    assert vb.completion_from_output(_ReqOut([1], [])).error == "vllm returned no output"
+
+
+def test_shards_and_gpu_groups():
+    assert vb.shard(10, 3) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert vb.shard(2, 4) == [[0], [1]]
+    assert sum(len(s) for s in vb.shard(1001, 8)) == 1001
+    assert vb.gpu_groups(2, 2) == [["0", "1"], ["2", "3"]]
+    assert vb.gpu_groups(2, 1, "4,6,7") == [["4"], ["6"]]
+    with pytest.raises(WarmbenchError, match="needs 4 GPUs, only 3 visible"):
+        vb.gpu_groups(2, 2, "0,1,2")
+
+
+def test_lora_registry_is_stable_and_content_aware(tmp_path):
+    reg = vb.LoRARegistry()
+    a = _adapter(tmp_path / "ckpt-a")
+    b = _adapter(tmp_path / "ckpt-b", weights=b"w2")
+    ea, eb = reg.entry(str(a)), reg.entry(str(b))
+    assert ea[1] == 1 and eb[1] == 2 and reg.entry(str(a)) == ea
+    assert ea[0].startswith("ckpt-a-") and ea[2] == str(a.resolve())
+    import time
+
+    (a / "adapter_model.safetensors").write_bytes(b"retrained")
+    os.utime(a / "adapter_model.safetensors", (time.time() + 5, time.time() + 5))
+    assert reg.entry(str(a))[1] == 3  # new weights at the same path: never the cached id
+
+
+def test_backends_share_one_engine_with_one_lora_request_each(fake_vllm, tmp_path):
+    a = _adapter(tmp_path / "epoch-0.5")
+    b = _adapter(tmp_path / "epoch-1.0", weights=b"other")
+    base = get_backend(f"vllm:org/base+{a}")
+    other = get_backend(f"vllm:org/base+{b}")
+    plain = get_backend("vllm:org/base")
+    assert len(_FakeLLM.instances) == 1  # one engine for base + both checkpoints
+    llm = _FakeLLM.instances[0]
+    assert llm.kw["enable_lora"] is True and llm.kw["max_lora_rank"] == 64 and llm.kw["model"] == "org/base"
+    params = SamplingParams(max_tokens=20, seed=1)
+    got: list[tuple[int, str]] = []
+    out = base.generate([ChatRequest.from_user("hello", system="sys"), ChatRequest.from_user("bye")],
+                        params, sample_index=2, on_result=lambda i, c: got.append((i, c.text)))
+    assert [c.text for c in out] == ["[epoch-0.5-" + base.lora_request[0].split("-")[-1] + "#1] hello",
+                                     out[1].text]
+    assert sorted(i for i, _ in got) == [0, 1]
+    call = llm.calls[-1]
+    assert call["messages"][0] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hello"}]
+    assert call["sampling"]["seed"] == 3 and call["lora"].lora_int_id == 1
+    assert call["lora"].lora_path == str(a.resolve())
+    other.generate([ChatRequest.from_user("x")], params)
+    assert llm.calls[-1]["lora"].lora_int_id == 2
+    assert plain.generate([ChatRequest.from_user("x")], params)[0].text == "[base] x"
+    assert llm.calls[-1]["lora"] is None
+    trunc = plain.generate([ChatRequest.from_user("one two three")], SamplingParams(max_tokens=2))[0]
+    assert trunc.finish_reason == "length" and trunc.usage.completion_tokens == 2
+    assert not plain.generate([ChatRequest.from_user("ABORT")], params)[0].ok
+    for bk in (base, other):
+        bk.close()
+    assert vb._ENGINES  # still used by `plain`
+    plain.close()
+    assert not vb._ENGINES
+    with pytest.raises(WarmbenchError, match="after close"):
+        plain.generate([ChatRequest.from_user("x")], params)
+
+
+def test_adapter_checks_and_engine_without_lora(fake_vllm, tmp_path):
+    with pytest.raises(WarmbenchError, match="no adapter_config.json"):
+        get_backend(f"vllm:m+{tmp_path / 'missing'}")
+    big = _adapter(tmp_path / "big", r=128)
+    with pytest.raises(WarmbenchError, match="rank 128 exceeds max_lora_rank=64"):
+        get_backend(f"vllm:m+{big}")
+    plain = get_backend("vllm:m")
+    with pytest.raises(WarmbenchError, match="started without LoRA"):
+        get_backend(f"vllm:m+{_adapter(tmp_path / 'ok')}")
+    plain.close()
+    assert get_backend(f"vllm:m+{tmp_path / 'ok'}", max_lora_rank=16).lora_request[1] == 1
+
+
+def test_data_parallel_worker_loop(fake_vllm, monkeypatch):
+    # The worker function runs in-process here (threads + queues) with the fake vllm.
+    inbox: queue.Queue = queue.Queue()
+    outbox: queue.Queue = queue.Queue()
+    kw = vb.engine_kwargs("m")
+    th = threading.Thread(target=vb._dp_worker, args=(1, ["3"], kw, inbox, outbox))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # restored after the test
+    th.start()
+    assert outbox.get(timeout=10) == ("ready", 1, None)
+    inbox.put((7, [[{"role": "user", "content": "hi"}]], vb.sampling_kwargs(SamplingParams()), None))
+    job, rank, res = outbox.get(timeout=10)
+    assert (job, rank) == (7, 1) and res[0]["text"] == "[base] hi" and res[0]["error"] is None
+    inbox.put((8, [[{"role": "user", "content": "x"}]], {"bogus": 1}, None))
+    job, _, err = outbox.get(timeout=10)
+    assert job == 8 and isinstance(err, str) and "KeyError" in err
+    inbox.put(None)
+    th.join(10)
+    assert not th.is_alive() and os.environ.get("CUDA_VISIBLE_DEVICES") == "3"
