@@ -76,7 +76,8 @@ def _fmt(rows: list[dict], arm_label: str, model: str, dataset: str, test_type: 
             # NaN < 0.05 is False: "No", as published
             "Significant (p < 0.05)": _yes(r["p"] < 0.05),
             "p-value (FDR corrected)": "N/A" if math.isnan(qv) else f"{qv:.4f}",
-            "Significant (FDR)": "N/A" if math.isnan(qv) else _yes(qv < 0.05),
+            # left empty for untested rows, as in the released files
+            "Significant (FDR)": "" if math.isnan(qv) else _yes(qv < 0.05),
             "Model": model, "Dataset": dataset, "Test_Type": test_type,
         })
     return out

@@ -37,6 +37,6 @@ def bh_by_group(df: pd.DataFrame, pcol: str, groups: Iterable[str] | None) -> pd
     if not groups:
         return pd.Series(bh_adjust(df[pcol].to_numpy()), index=df.index)
     out = pd.Series(np.nan, index=df.index)
-    for _, idx in df.groupby(groups, sort=False, dropna=False).groups.items():
-        out.loc[idx] = bh_adjust(df.loc[idx, pcol].to_numpy())
+    for idx in df.groupby(groups, sort=False, dropna=False).indices.values():
+        out.iloc[idx] = bh_adjust(df[pcol].to_numpy()[idx])
     return out

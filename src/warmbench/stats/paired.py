@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .effects import cohens_g, g_label, odds_ratio, odds_ratio_ci
+from .effects import cohens_g, g_label, odds_ratio, odds_ratio_ci_vec
 from .multiple import bh_by_group
 
 PAIR_KEYS = ["model_family", "dataset", "prompt_key", "sample_index"]
@@ -119,9 +119,7 @@ def add_tests(t: pd.DataFrame, alpha: float = 0.05, family: str = "comparison") 
     t["cohens_g"] = [cohens_g(int(x), int(y)) for x, y in zip(b, c, strict=True)]
     t["g_label"] = [g_label(g) for g in t["cohens_g"]]
     t["odds_ratio"] = [odds_ratio(int(x), int(y)) for x, y in zip(b, c, strict=True)]
-    cis = [odds_ratio_ci(int(x), int(y)) for x, y in zip(b, c, strict=True)]
-    t["or_ci_low"] = [lo for lo, _ in cis]
-    t["or_ci_high"] = [hi for _, hi in cis]
+    t["or_ci_low"], t["or_ci_high"] = odds_ratio_ci_vec(b, c)
     return t
 
 

@@ -202,7 +202,8 @@ def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
     ame = float(np.mean(p1 - p0))
     # d AME / d beta, without materialising weighted copies of the design
     grad = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / n
-    se = float(np.sqrt(grad @ fit.cov @ grad))
+    with np.errstate(invalid="ignore"):  # a degenerate (separated) fit can give var < 0: NaN
+        se = float(np.sqrt(grad @ fit.cov @ grad))
     z = stats.norm.ppf(0.5 + level / 2)
     terms = [fit.columns[j] for j in np.flatnonzero(np.any(X1 != X0, axis=0))]
     # log-odds effect (ft main + interaction) when the subset sits in one group level
@@ -211,7 +212,8 @@ def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
     for t in terms:
         w[fit.columns.index(t)] = 1.0
     if fit.spec.group is None or fit.data.loc[rows, fit.spec.group].nunique() == 1:
-        lo, lo_se = float(w @ beta), float(np.sqrt(w @ fit.cov @ w))
+        with np.errstate(invalid="ignore"):
+            lo, lo_se = float(w @ beta), float(np.sqrt(w @ fit.cov @ w))
     return {
         "n": int(rows.sum()), "ame_pp": 100 * ame, "se_pp": 100 * se,
         "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),

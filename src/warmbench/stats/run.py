@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -55,6 +56,16 @@ def check_table(df: pd.DataFrame, source: str = "scored table") -> pd.DataFrame:
     return df
 
 
+def _single_thread_blas() -> contextlib.AbstractContextManager:
+    """One BLAS thread: the design matrices are thin (n x ~25), and multi-threaded OpenBLAS on a
+    busy machine makes each least-squares step tens of times slower, not faster."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only a speed matter
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def analyse(df: pd.DataFrame, *, baseline: str = "original", compat: bool = False,
             cluster: str | None = None, fdr_family: str | None = None, alpha: float = 0.05,
             progress: Progress | None = None) -> Analysis:
@@ -72,17 +83,18 @@ def analyse(df: pd.DataFrame, *, baseline: str = "original", compat: bool = Fals
     fdr_family = fdr_family or ("table" if compat else "comparison")
     prog = progress or Progress(enabled=False)
     task = prog.task("stats", total=2 + len(arms))
-    paired = paired_table(df, baseline, arms, alpha=alpha, family=fdr_family)
-    task.advance()
-    coefs, effs = [], []
-    for arm in arms:
-        c, e, _ = run_regressions(df, baseline, arm, cluster=cluster)
-        coefs.append(c)
-        effs.append(e)
+    with _single_thread_blas():
+        paired = paired_table(df, baseline, arms, alpha=alpha, family=fdr_family)
         task.advance()
-    published = {arm: compat_tables(df, baseline, arm) for arm in arms} if compat else {}
-    general = accuracy_table(df)
-    task.advance()
+        coefs, effs = [], []
+        for arm in arms:
+            c, e, _ = run_regressions(df, baseline, arm, cluster=cluster)
+            coefs.append(c)
+            effs.append(e)
+            task.advance()
+        published = {arm: compat_tables(df, baseline, arm) for arm in arms} if compat else {}
+        general = accuracy_table(df)
+        task.advance()
     task.close()
     return Analysis(baseline, arms, compat, cluster, fdr_family, len(df), paired,
                     pd.concat(coefs, ignore_index=True), pd.concat(effs, ignore_index=True),
