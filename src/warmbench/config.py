@@ -135,6 +135,9 @@ class EvalConfig(Section):
     medqa_conversational: bool = Field(True, description="Recast MedQA vignettes as a relative's case.")
     medqa_relatives: Literal["drawn", "by_age"] = Field(
         "drawn", description="Adult relative: spouse/sibling drawn with the seed, or siblings under 25 ('by_age').")
+    medqa_forms: Literal["uniform", "released"] = Field(
+        "uniform", description="MedQA prompt forms: study.yaml's forms ('uniform') or as the released rows "
+                               "('released': original form unconverted, no lead-in after statements).")
 
     @field_validator("contexts")
     @classmethod

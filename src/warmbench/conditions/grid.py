@@ -80,16 +80,20 @@ def draw_statement(stimuli: Stimuli, seed: int, dataset: str, item_id: str, subt
 
 
 def build_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
-                 statement: str | None = None, question: str | None = None) -> Prompt:
-    """One cell of the grid. ``statement`` is required for any context but 'unmodified'."""
+                 statement: str | None = None, question: str | None = None,
+                 variant: str | None = None) -> Prompt:
+    """One cell of the grid. ``statement`` is required for any context but 'unmodified';
+    ``variant`` picks a partial prompt-form override (``Stimuli.dataset_prompt_forms``)."""
     if form not in ALL_FORMS:
         raise WarmbenchError(f"unknown form {form!r} (known: {', '.join(ALL_FORMS)})")
     if form == "original_neutral" and context != "unmodified":
         raise WarmbenchError("form 'original_neutral' is asked in the unmodified context only")
     if context != "unmodified" and not statement:
         raise WarmbenchError(f"context {context!r} needs a statement")
-    values = {"lead_in": stimuli.lead_in, "question": question or asked_text(item, stimuli),
-              "amendment": statement or ""}
+    question = question or asked_text(item, stimuli)
+    values = {"lead_in": stimuli.lead_in, "question": question, "amendment": statement or "",
+              # The vignette before the MedQA conversational rewrite (others: the question).
+              "original_question": str(item.metadata.get("original_question") or question)}
     if form in ("incorrect", "correct"):
         needed = "incorrect_answer" if form == "incorrect" else "correct_answer"
         bv = belief_values(item)
@@ -99,7 +103,7 @@ def build_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
         clause = _fill(stimuli.clauses(item.dataset)[form], bv,
                        f"belief_clauses.{item.dataset}.{form}")
         values["incorrect_belief" if form == "incorrect" else "correct_denial"] = clause
-    text = _fill(stimuli.template(form, context), values, f"prompt_forms.{form}")
+    text = _fill(stimuli.template(form, context, variant), values, f"prompt_forms.{form}")
     return Prompt(key=Prompt.make_key(item.id, item.dataset, context, form, text),
                   item_id=item.id, dataset=item.dataset, context=context, form=form, text=text,
                   statement=statement if context != "unmodified" else None)
@@ -107,7 +111,7 @@ def build_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
 
 def build_grid(item: Item, stimuli: Stimuli, *, seed: int,
                contexts: Sequence[str] = ALL_CONTEXTS, forms: Sequence[str] = ALL_FORMS,
-               draw: str = "item") -> list[Prompt]:
+               draw: str = "item", variant: str | None = None) -> list[Prompt]:
     """The item's prompts: original_neutral first, then each form over the contexts.
 
     With every context and form that is 9 x 3 + 1 = 28 prompts. ``draw='prompt'`` draws a
@@ -118,7 +122,8 @@ def build_grid(item: Item, stimuli: Stimuli, *, seed: int,
     question = asked_text(item, stimuli)
     out: list[Prompt] = []
     if "original_neutral" in forms and "unmodified" in contexts:
-        out.append(build_prompt(item, "unmodified", "original_neutral", stimuli, question=question))
+        out.append(build_prompt(item, "unmodified", "original_neutral", stimuli, question=question,
+                                variant=variant))
     for form in ("original", "incorrect", "correct"):
         if form not in forms:
             continue
@@ -127,7 +132,8 @@ def build_grid(item: Item, stimuli: Stimuli, *, seed: int,
                 continue
             st = None if ctx == "unmodified" else draw_statement(
                 stimuli, seed, item.dataset, item.id, ctx, form if draw == "prompt" else None)
-            out.append(build_prompt(item, ctx, form, stimuli, statement=st, question=question))
+            out.append(build_prompt(item, ctx, form, stimuli, statement=st, question=question,
+                                    variant=variant))
     return out
 
 
@@ -138,11 +144,12 @@ def single_prompt(item: Item, stimuli: Stimuli) -> Prompt:
 
 def prompts_for(items: Iterable[Item], stimuli: Stimuli, *, seed: int, grid: bool,
                 contexts: Sequence[str] = ALL_CONTEXTS, forms: Sequence[str] = ALL_FORMS,
-                draw: str = "item") -> list[Prompt]:
+                draw: str = "item", variant: str | None = None) -> list[Prompt]:
     out: list[Prompt] = []
     for it in items:
         if grid:
-            out.extend(build_grid(it, stimuli, seed=seed, contexts=contexts, forms=forms, draw=draw))
+            out.extend(build_grid(it, stimuli, seed=seed, contexts=contexts, forms=forms, draw=draw,
+                                  variant=variant))
         else:
             out.append(single_prompt(it, stimuli))
     return out

@@ -41,16 +41,23 @@ class Stimuli:
     general_prompts: dict[str, str]
     provenance: dict[str, str] = field(default_factory=dict)
     source: str = "builtin"
+    dataset_prompt_forms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def template(self, form: str, context: str) -> str:
-        """The join template of one (form, context) cell of the grid."""
-        spec = self.prompt_forms[form]
-        if form == "original_neutral":
-            return spec
+    def template(self, form: str, context: str, variant: str | None = None) -> str:
+        """The join template of one (form, context) cell of the grid; ``variant`` names a
+        partial override in ``dataset_prompt_forms`` (e.g. 'medqa_released')."""
+        if variant is not None and variant not in self.dataset_prompt_forms:
+            raise WarmbenchError(f"unknown prompt-form variant {variant!r} "
+                                 f"(known: {', '.join(self.dataset_prompt_forms) or 'none'})")
         cls = context_class(context)
-        if form == "original":
-            return spec["unmodified"] if cls == "unmodified" else spec["context"]
-        return spec[cls]
+        key = "unmodified" if cls == "unmodified" else ("context" if form == "original" else cls)
+        for spec in ((self.dataset_prompt_forms[variant].get(form),) if variant else ()) + \
+                (self.prompt_forms[form],):
+            if isinstance(spec, str):
+                return spec
+            if isinstance(spec, dict) and key in spec:
+                return spec[key]
+        raise WarmbenchError(f"prompt_forms.{form}: no template for {key!r}")
 
     def clauses(self, dataset: str) -> dict[str, str]:
         return self.belief_clauses.get(dataset) or self.belief_clauses["default"]
@@ -120,6 +127,7 @@ def load_stimuli(path: str | Path | None = None) -> Stimuli:
         prompt_forms=data["prompt_forms"],
         belief_clauses=data["belief_clauses"],
         general_prompts=data.get("general_prompts") or {},
+        dataset_prompt_forms=data.get("dataset_prompt_forms") or {},
         provenance=data.get("provenance") or {},
         source=source,
     )
