@@ -60,7 +60,7 @@ class JudgePrompt:
 def load_prompt(name: str) -> JudgePrompt:
     """Load ``resources/judge/<name>.yaml`` (package data)."""
     try:
-        text = resources.files("warmbench.resources").joinpath("judge", f"{name}.yaml").read_text("utf-8")
+        text = resources.files("warmbench").joinpath(f"resources/judge/{name}.yaml").read_text("utf-8")
     except FileNotFoundError as e:
         raise WarmbenchError(f"no judge prompt named {name!r}") from e
     d: dict[str, Any] = yaml.safe_load(text)
