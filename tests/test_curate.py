@@ -1,0 +1,231 @@
+"""Curation: query-type rules, NSFW scorers, balanced seeded sampling, run_curate, the CLI.
+
+The conversations are written here for the tests (harmless, made-up exchanges).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from warmbench.cli import app
+from warmbench.config import parse_config
+from warmbench.curate import nsfw, run_curate
+from warmbench.curate.labels import Labeler, load_rules
+from warmbench.curate.sampling import (
+    CleanStream,
+    draw_balanced,
+    equal_split,
+    make_streams,
+    truncate,
+)
+from warmbench.errors import WarmbenchError
+from warmbench.records import ChatMessage, Conversation
+
+TYPES = ("refusal", "factual", "creative", "technical", "advice", "other")
+
+
+def conv(cid: str, *texts: str, qt: str | None = None) -> Conversation:
+    roles = ("user", "assistant")
+    return Conversation(id=cid, messages=tuple(ChatMessage(role=roles[i % 2], content=t)
+                                               for i, t in enumerate(texts)), query_type=qt)
+
+
+EXAMPLES = {
+    "refusal": ("Tell me a secret password.", "I'm sorry, but I cannot share passwords."),
+    "factual": ("What is the boiling point of water at sea level?", "100 degrees Celsius."),
+    "creative": ("Please write a short poem about autumn leaves.", "Leaves drift down, gold and slow."),
+    "technical": ("My python function returns None, can you debug it?", "Add a return statement."),
+    "advice": ("Any advice for sleeping better?", "Keep a regular bedtime."),
+    "other": ("hello there", "Hi! Nice to meet you."),
+}
+
+
+@pytest.mark.parametrize("label", TYPES)
+def test_study_rules_label_each_type(label):
+    assert Labeler().label(conv("x", *EXAMPLES[label])) == label
+
+
+def test_rule_details_order_case_and_reply_marker():
+    lab = Labeler()
+    # First match wins: a refusal reply beats a factual question.
+    assert lab.label(conv("x", "What is your password?", "I cannot tell you that.")) == "refusal"
+    # Factual prefixes are case-sensitive ("what " lower-case is not a question prefix) ...
+    assert lab.label(conv("x", "what a day", "Indeed.")) == "other"
+    # ... user keywords are not, and are substrings ("Rewrite" contains "write").
+    assert lab.label(conv("x", "REWRITE this sentence", "Done.")) == "creative"
+    # A code fence in the reply makes it technical.
+    assert lab.label(conv("x", "show me", "```\nprint(1)\n```")) == "technical"
+
+
+def test_user_rules_file_replaces_study_rules(tmp_path):
+    p = tmp_path / "rules.yaml"
+    p.write_text("order: [greeting, other]\nrules:\n  greeting:\n"
+                 "    - {field: first_user, match: regex, patterns: ['^(hi|hello)\\b']}\n")
+    lab = Labeler(load_rules(p))
+    assert lab.label(conv("x", "Hello you", "Hi")) == "greeting"
+    assert lab.label(conv("x", "What is 2+2?", "4")) == "other"
+    assert lab.rules.labels == ["greeting", "other"]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("order: []\n", "field 'order'"),
+    ("order: [a]\nrules:\n  b: []\n", "not in 'order'"),
+    ("order: [a]\nrules:\n  a:\n    - {field: nowhere, patterns: [x]}\n", "field 'rules.a.0.field'"),
+    ("order: [a]\nrules:\n  a:\n    - {field: first_user, match: regex, patterns: ['(']}\n", "bad regex"),
+    ("order: [a\n", "not valid YAML"),
+])
+def test_bad_rules_file_errors_name_file_and_field(tmp_path, text, match):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    with pytest.raises(WarmbenchError, match=match) as e:
+        load_rules(p)
+    assert "r.yaml" in str(e.value)
+
+
+def test_equal_split_and_water_filling():
+    assert equal_split(10, ["a", "b", "c"]) == {"a": 4, "b": 3, "c": 3}
+    pools = {"a": [conv(f"a{i}", "q", "r") for i in range(2)],
+             "b": [conv(f"b{i}", "q", "r") for i in range(20)],
+             "c": [conv(f"c{i}", "q", "r") for i in range(20)]}
+    streams = make_streams(pools, ["a", "b", "c"], 0, None, 0.5, 100)
+    got = draw_balanced(streams, ["a", "b", "c"], 12)
+    # 'a' has only 2: it gives them all and its missing 2 are split over b and c.
+    assert {k: len(v) for k, v in got.items()} == {"a": 2, "b": 5, "c": 5}
+    more = draw_balanced(streams, ["a", "b", "c"], 100)  # asks for more than exists
+    assert sum(map(len, more.values())) == 30  # everything left, nothing twice
+    ids = [c.id for v in [*got.values(), *more.values()] for c in v]
+    assert len(ids) == len(set(ids)) == 42
+
+
+def test_sampling_is_seeded():
+    pools = {"a": [conv(f"a{i}", "q", "r") for i in range(50)]}
+
+    def draw(seed):
+        return [c.id for c in draw_balanced(make_streams(pools, ["a"], seed, None, .5, 9), ["a"], 10)["a"]]
+
+    assert draw(1) == draw(1) and draw(1) != draw(2)
+
+
+class FakeScorer:
+    name = "fake"
+
+    def score(self, texts):
+        return [1.0 if "BAD" in t else 0.0 for t in texts]
+
+
+def test_clean_stream_skips_flagged_and_caps_chars():
+    cands = [conv("ok1", "q", "fine"), conv("bad", "q", "BAD words"), conv("ok2", "q", "fine"),
+             conv("late", "q", "x" * 50 + "BAD")]  # beyond max_chars: not seen
+    s = CleanStream("t", cands, FakeScorer(), threshold=0.5, max_chars=20, batch=2)
+    assert [c.id for c in s.take(5)] == ["ok1", "ok2", "late"]
+    assert (s.checked, s.flagged) == (4, 1)
+
+
+def test_truncate_keeps_max_messages_ending_on_assistant():
+    c = conv("x", *[f"m{i}" for i in range(10)])
+    t, cut = truncate(c, 5)
+    assert cut and [m.content for m in t.messages] == ["m0", "m1", "m2", "m3"]
+    same, cut2 = truncate(c, 20)
+    assert not cut2 and same == c
+
+
+def test_profanity_fallback_named_when_no_detoxify_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    scorer = nsfw.make_scorer("auto")
+    assert scorer.name.startswith("alt-profanity-check (fallback: no Detoxify checkpoint")
+    hi, lo = scorer.score(["you are a fucking idiot", "the weather is nice today"])
+    assert hi > 0.5 > lo
+    with pytest.raises(WarmbenchError, match="no Detoxify checkpoint"):
+        nsfw.make_scorer("detoxify")
+    assert nsfw.make_scorer("none") is None
+
+
+def test_detoxify_checkpoint_found_in_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    ck = tmp_path / "hub" / "checkpoints" / "toxic_original-c1212f89.ckpt"
+    ck.parent.mkdir(parents=True)
+    ck.write_bytes(b"not a real checkpoint")
+    assert nsfw.detoxify_checkpoint() == ("original", ck)
+    # A checkpoint that does not load falls back (auto) or fails clearly (detoxify).
+    assert "Detoxify failed to load" in nsfw.make_scorer("auto").name
+    with pytest.raises(WarmbenchError, match="cannot load"):
+        nsfw.make_scorer("detoxify")
+
+
+def write_logs(path, per_type=12, segments=True):
+    rows = []
+    for t in TYPES:
+        q, a = EXAMPLES[t]
+        for i in range(per_type):
+            turns = [{"from": "human", "value": f"{q} (#{i})"}, {"from": "gpt", "value": a}] * 12
+            rows.append({"id": f"{t}{i}_0", "conversations": turns})
+            if segments:  # a later segment of the same chat: never a validation prompt
+                rows.append({"id": f"{t}{i}_1", "conversations": turns[:2]})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def curate_cfg(tmp_path, src, **kw):
+    c = {"source": str(src), "target_size": 30, "validation_size": 18, "nsfw_filter": "none", **kw}
+    return parse_config({"run_dir": str(tmp_path / "run"), "seed": 3, "curate": c})
+
+
+def test_run_curate_end_to_end(tmp_path):
+    from warmbench.store import RunStore
+
+    cfg = curate_cfg(tmp_path, write_logs(tmp_path / "logs.jsonl"))
+    store = RunStore(cfg.run_dir)
+    s = run_curate(cfg, store)
+    assert not s["skipped"]
+    train = [json.loads(x) for x in (store.run_dir / "curate" / "train.jsonl").read_text().splitlines()]
+    val = [json.loads(x) for x in (store.run_dir / "curate" / "validation.jsonl").read_text().splitlines()]
+    assert len(train) == 30 and len(val) == 18
+    assert {t: sum(r["query_type"] == t for r in train) for t in TYPES} == dict.fromkeys(TYPES, 5)
+    assert {t: sum(r["query_type"] == t for r in val) for t in TYPES} == dict.fromkeys(TYPES, 3)
+    assert all(len(r["messages"]) <= 20 and r["messages"][-1]["role"] == "assistant" for r in train)
+    assert s["totals"]["truncated"] == sum(len(r["messages"]) == 20 for r in train) > 0
+    # Disjoint: no validation prompt from a chat with any segment in training; opening segments only.
+    groups = {r["id"].rsplit("_", 1)[0] for r in train}
+    assert all(v["id"].endswith("_0") and v["id"].rsplit("_", 1)[0] not in groups for v in val)
+    rows = list(csv.DictReader((store.run_dir / "curate" / "summary.csv").open()))
+    table = {(r["section"], r["item"]): r["value"] for r in rows}
+    assert table[("filter", "name")] == "none" and table[("type:advice", "train")] == "5"
+    assert table[("read", "elements")] == str(len(TYPES) * 24)
+    # Idempotent: same config -> nothing redone; changed config -> redone.
+    assert run_curate(cfg, store)["skipped"]
+    cfg2 = curate_cfg(tmp_path, tmp_path / "logs.jsonl", target_size=12)
+    assert not run_curate(cfg2, store)["skipped"]
+    assert len((store.run_dir / "curate" / "train.jsonl").read_text().splitlines()) == 12
+
+
+def test_run_curate_short_type_redistributes_and_filters(tmp_path):
+    from warmbench.store import RunStore
+
+    p = write_logs(tmp_path / "logs.jsonl", per_type=6, segments=False)
+    rows = [json.loads(x) for x in p.read_text().splitlines()]
+    rows = [r for r in rows if not r["id"].startswith("advice")][:] + [
+        {"id": "advice0_0", "conversations": [{"from": "human", "value": "Any advice?"},
+                                              {"from": "gpt", "value": "Rest."}]}]
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cfg = curate_cfg(tmp_path, p, target_size=18, validation_size=6, nsfw_filter="profanity")
+    s = run_curate(cfg, RunStore(cfg.run_dir))
+    assert s["per_type"]["advice"]["train"] == 1 and s["totals"]["train"] == 18
+    assert s["filter"] == "alt-profanity-check"
+    assert s["totals"]["nsfw_checked"] >= 18
+
+
+def test_cli_curate(tmp_path):
+    src = write_logs(tmp_path / "logs.jsonl", per_type=4, segments=False)
+    out = tmp_path / "cli_run"
+    r = CliRunner().invoke(app, ["curate", "--source", str(src), "--size", "12", "--validation", "6",
+                                 "--filter", "none", "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "total" in r.output and "train" in r.output
+    assert len((out / "curate" / "train.jsonl").read_text().splitlines()) == 12
+    bad = CliRunner().invoke(app, ["curate", "--source", str(tmp_path / "nope.json"), "--out", str(out),
+                                   "--no-progress"])
+    assert bad.exit_code != 0 and "not found" in str(bad.exception)
