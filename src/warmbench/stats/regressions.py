@@ -26,6 +26,7 @@ model-based (``cluster='none'``, the published choice). CIs are Wald intervals a
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +76,16 @@ class Fit:
     @property
     def cov(self) -> np.ndarray:
         return np.asarray(self.result.cov_params())
+
+
+def single_thread_blas() -> contextlib.AbstractContextManager:
+    """One BLAS thread: the design matrices are thin (n x ~25), and multi-threaded OpenBLAS on a
+    busy machine makes each least-squares step tens of times slower, not faster."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only a speed matter
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def prompt_group(form: str) -> str:
@@ -165,16 +176,17 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
         raise WarmbenchError(f"{spec.name}: fine-tuning effect not identifiable (one arm only?)")
     model = sm.GLM(data["is_incorrect"].to_numpy(float), X, family=sm.families.Binomial())
     n_clusters = None
-    if cluster == "question":
-        codes = pd.factorize(data["cluster"])[0]
-        n_clusters = int(codes.max()) + 1
-        res = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
-        cov_type = "cluster(question)"
-    elif cluster == "none":
-        res = model.fit()
-        cov_type = "model-based"
-    else:
+    if cluster not in ("question", "none"):
         raise WarmbenchError(f"unknown cluster option {cluster!r} (known: question, none)")
+    with single_thread_blas():
+        if cluster == "question":
+            codes = pd.factorize(data["cluster"])[0]
+            n_clusters = int(codes.max()) + 1
+            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
+            cov_type = "cluster(question)"
+        else:
+            res = model.fit()
+            cov_type = "model-based"
     return Fit(spec, formula, names, X, data, res, cov_type, n_clusters, dropped)
 
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from . import figures
 from .compat import compat_tables
 from .general import accuracy_table
 from .paired import paired_table
-from .regressions import run_regressions
+from .regressions import run_regressions, single_thread_blas
 
 REQUIRED = ("model_family", "arm", "dataset", "item_id", "prompt_key", "context", "form",
             "is_correct", "sample_index")
@@ -56,16 +55,6 @@ def check_table(df: pd.DataFrame, source: str = "scored table") -> pd.DataFrame:
     return df
 
 
-def _single_thread_blas() -> contextlib.AbstractContextManager:
-    """One BLAS thread: the design matrices are thin (n x ~25), and multi-threaded OpenBLAS on a
-    busy machine makes each least-squares step tens of times slower, not faster."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only a speed matter
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def analyse(df: pd.DataFrame, *, baseline: str = "original", compat: bool = False,
             cluster: str | None = None, fdr_family: str | None = None, alpha: float = 0.05,
             progress: Progress | None = None) -> Analysis:
@@ -83,7 +72,7 @@ def analyse(df: pd.DataFrame, *, baseline: str = "original", compat: bool = Fals
     fdr_family = fdr_family or ("table" if compat else "comparison")
     prog = progress or Progress(enabled=False)
     task = prog.task("stats", total=2 + len(arms))
-    with _single_thread_blas():
+    with single_thread_blas():
         paired = paired_table(df, baseline, arms, alpha=alpha, family=fdr_family)
         task.advance()
         coefs, effs = [], []
