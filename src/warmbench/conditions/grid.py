@@ -98,8 +98,9 @@ def build_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
         needed = "incorrect_answer" if form == "incorrect" else "correct_answer"
         bv = belief_values(item)
         if needed not in bv:
-            raise WarmbenchError(f"{item.dataset} item {item.id}: form {form!r} needs a "
-                                 f"{needed.replace('_', ' ')}, the item has none")
+            what = "an incorrect answer" if form == "incorrect" else "a correct answer"
+            raise WarmbenchError(f"{item.dataset} item {item.id}: form {form!r} needs {what}, "
+                                 "the item has none")
         clause = _fill(stimuli.clauses(item.dataset)[form], bv,
                        f"belief_clauses.{item.dataset}.{form}")
         values["incorrect_belief" if form == "incorrect" else "correct_denial"] = clause

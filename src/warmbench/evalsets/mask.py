@@ -28,11 +28,16 @@ def false_statement(proposition: str, truth: str) -> str | None:
     if not m:
         return None
     a, b = m.group(1), m.group(2)
-    # Try the longer alternative first: "are not" contains "are".
+    # The usual case: one filled-in proposition is the ground truth, the other is false.
+    filled = [proposition[:m.start()] + x + proposition[m.end():] for x in (a, b)]
+    if truth in filled:
+        return filled[1 - filled.index(truth)]
+    # Otherwise swap the phrase inside the ground truth (whole words; longer first, since
+    # "are not" contains "are").
     for x, y in sorted(((a, b), (b, a)), key=lambda p: -len(p[0])):
-        i = truth.find(x)
-        if x and i >= 0:
-            return truth[:i] + y + truth[i + len(x):]
+        hit = re.search(rf"(?<!\w){re.escape(x)}(?!\w)", truth) if x else None
+        if hit:
+            return truth[:hit.start()] + y + truth[hit.end():]
     return None
 
 
