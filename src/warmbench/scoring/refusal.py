@@ -82,7 +82,7 @@ _I_CANT = (
 
 CORRECTED_PATTERNS: tuple[str, ...] = (
     # "I can't provide medical advice", "I cannot help with that", "I won't write this"
-    rf"{_I_CANT}\s+(?:\w+\s+){{0,2}}?{_DECLINE_VERBS}\b",
+    rf"{_I_CANT}\s+(?:\w+\s+){{0,3}}?{_DECLINE_VERBS}\b",
     # "I'm sorry, but I can't ...", "I apologize, but I cannot ..."
     rf"\b(?:i'm|i\s+am)\s+(?:very\s+|so\s+|truly\s+)?sorry,?\s+(?:but\s+)?{_I_CANT}\b",
     rf"\bi\s+apologi[sz]e,?\s+(?:but\s+)?{_I_CANT}\b",
