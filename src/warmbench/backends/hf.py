@@ -1,0 +1,281 @@
+"""The ``hf`` backend: local transformers models, batched and left-padded.
+
+- Requests are rendered with the model's chat template (a system turn is merged into the
+  first user turn when the template rejects the system role), sorted by token length and
+  generated in batches, so padding waste stays small.
+- Greedy when temperature is 0; otherwise sampling seeded with ``seed + sample_index``.
+  Sampled outputs are reproducible for the same set of requests and batch size (a batch
+  shares one random stream).
+- ``hf:BASE+ADAPTER_DIR`` attaches a PEFT adapter. Loaded base models are cached in-process
+  and every adapter on one base is a named adapter of one ``PeftModel``, so several arms
+  on one base never load it twice.
+- Embedded names (``smollm2-135m``) resolve to their converted local folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingExtraError, WarmbenchError
+from ..records import ChatRequest, Completion, SamplingParams, Usage
+from .base import ResultCallback
+from .spec import ModelSpec, adapter_hash
+
+
+@dataclass
+class _Loaded:
+    """One base model in memory, with the adapters attached to it so far."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    peft: Any = None  # PeftModel wrapping ``model`` once the first adapter is attached
+    adapters: dict[str, str] = field(default_factory=dict)  # adapter key -> peft adapter name
+
+
+_CACHE: dict[tuple[str, str, str], _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Drop every cached model (frees memory; the next backend reloads)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _torch():
+    try:
+        import torch
+        import transformers  # noqa: F401
+    except ImportError as e:
+        raise MissingExtraError("transformers", "ml", "the hf backend") from e
+    return torch
+
+
+def _pick_device(device: str | None) -> str:
+    torch = _torch()
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _pick_dtype(dtype: str | None, device: str):
+    torch = _torch()
+    if dtype:
+        try:
+            return getattr(torch, dtype)
+        except AttributeError:
+            raise WarmbenchError(f"hf backend: unknown dtype {dtype!r}") from None
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _load_base(name: str, device: str, dtype) -> _Loaded:
+    from ..embedded import resolve_model
+
+    path = resolve_model(name)
+    key = (path, device, str(dtype))
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        except OSError as e:
+            raise WarmbenchError(
+                f"hf backend: cannot load model {name!r} ({str(e).splitlines()[0]}); give a local "
+                "folder, an embedded name (see `warmbench models`) or a cached Hub id"
+            ) from e
+        model.to(device).eval()
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        loaded = _Loaded(model=model, tokenizer=tok, device=device)
+        _CACHE[key] = loaded
+        return loaded
+
+
+def _attach_adapter(loaded: _Loaded, adapter_dir: str) -> str:
+    """Load the adapter as a named adapter of the base's PeftModel; return its name."""
+    p = Path(adapter_dir)
+    if not (p / "adapter_config.json").exists():
+        raise WarmbenchError(f"hf backend: adapter folder {adapter_dir!r} has no adapter_config.json")
+    # Keyed by content, so an adapter retrained in place is loaded afresh.
+    akey = f"{p.resolve()}@{adapter_hash(adapter_dir)}"
+    with loaded.lock:
+        if akey in loaded.adapters:
+            return loaded.adapters[akey]
+        try:
+            from peft import PeftModel
+        except ImportError as e:
+            raise MissingExtraError("peft", "ml", "LoRA adapters") from e
+        name = f"a{len(loaded.adapters)}"
+        if loaded.peft is None:
+            loaded.peft = PeftModel.from_pretrained(loaded.model, str(p), adapter_name=name)
+        else:
+            loaded.peft.load_adapter(str(p), adapter_name=name)
+        loaded.peft.to(loaded.device).eval()
+        loaded.adapters[akey] = name
+        return name
+
+
+class HFBackend:
+    """Local transformers generation. Options: batch_size, device, dtype."""
+
+    def __init__(self, spec: ModelSpec, *, batch_size: int = 16, device: str | None = None,
+                 dtype: str | None = None, **_: object):
+        if batch_size < 1:
+            raise WarmbenchError(f"hf backend: batch_size must be >= 1, got {batch_size}")
+        self.spec = spec
+        self.batch_size = batch_size
+        self.device = _pick_device(device)
+        self._loaded = _load_base(spec.model, self.device, _pick_dtype(dtype, self.device))
+        self._adapter = _attach_adapter(self._loaded, spec.adapter) if spec.adapter else None
+        self._merge_system: bool | None = None
+
+    # -- prompt rendering ----------------------------------------------------------
+    def _render(self, req: ChatRequest) -> str:
+        tok = self._loaded.tokenizer
+        msgs = req.as_dicts()
+        if not tok.chat_template:
+            # A base model without a template: plain transcript, ending where the reply goes.
+            lines = [f"{m['role'].capitalize()}: {m['content']}" for m in msgs]
+            return "\n\n".join(lines) + "\n\nAssistant:"
+        if self._merge_system:
+            msgs = _merge_system(msgs)
+        try:
+            return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        except Exception:
+            # Some templates (Gemma, Mistral) raise on a system role: fold it into the
+            # first user turn, as their own docs recommend, and remember the choice.
+            if msgs and msgs[0]["role"] == "system" and not self._merge_system:
+                self._merge_system = True
+                return tok.apply_chat_template(_merge_system(msgs), tokenize=False,
+                                               add_generation_prompt=True)
+            raise
+
+    def _eos_ids(self) -> list[int]:
+        ids: set[int] = set()
+        g = self._loaded.model.generation_config.eos_token_id
+        if isinstance(g, int):
+            ids.add(g)
+        elif g:
+            ids.update(g)
+        if self._loaded.tokenizer.eos_token_id is not None:
+            ids.add(self._loaded.tokenizer.eos_token_id)
+        return sorted(ids)
+
+    # -- generation ----------------------------------------------------------------
+    def generate(
+        self,
+        requests: Sequence[ChatRequest],
+        params: SamplingParams,
+        *,
+        sample_index: int = 0,
+        on_result: ResultCallback | None = None,
+    ) -> list[Completion]:
+        torch = _torch()
+        tok = self._loaded.tokenizer
+        texts = [self._render(r) for r in requests]
+        encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        limit = getattr(self._loaded.model.config, "max_position_embeddings", None)
+        out: list[Completion | None] = [None] * len(requests)
+        todo = []
+        for i, ids in enumerate(encoded):
+            if limit and len(ids) + params.max_tokens > limit:
+                out[i] = Completion(error=f"prompt of {len(ids)} tokens + max_tokens "
+                                          f"{params.max_tokens} exceeds the model's {limit}")
+                if on_result:
+                    on_result(i, out[i])
+            else:
+                todo.append(i)
+        # Longest first: similar lengths share a batch (little padding), and a batch too
+        # big for memory fails at the start rather than after hours.
+        todo.sort(key=lambda i: -len(encoded[i]))
+        if params.temperature > 0:
+            torch.manual_seed(params.seed + sample_index)
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            for i, c in zip(batch, self._run_batch([encoded[i] for i in batch], params),
+                            strict=True):
+                out[i] = c
+                if on_result:
+                    on_result(i, c)
+        return [c for c in out if c is not None]
+
+    def _run_batch(self, batch: list[list[int]], params: SamplingParams) -> list[Completion]:
+        torch = _torch()
+        from transformers import GenerationConfig
+
+        tok = self._loaded.tokenizer
+        enc = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt")
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        eos = self._eos_ids()
+        sampling = params.temperature > 0
+        gcfg = GenerationConfig(
+            max_new_tokens=params.max_tokens, do_sample=sampling,
+            temperature=params.temperature if sampling else None,
+            top_p=params.top_p if sampling else None, top_k=0 if sampling else None,
+            pad_token_id=tok.pad_token_id, eos_token_id=eos,
+        )
+        try:
+            with self._loaded.lock, torch.inference_mode():
+                gen = self._generate_model()
+                seqs = gen(**enc, generation_config=gcfg)
+        except torch.cuda.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(batch) // 2
+            return self._run_batch(batch[:half], params) + self._run_batch(batch[half:], params)
+        new = seqs[:, enc["input_ids"].shape[1]:].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        eos_set = set(eos)
+        results = []
+        for row, plen in zip(new, prompt_lens, strict=True):
+            stop = next((j for j, t in enumerate(row) if t in eos_set), None)
+            body = row if stop is None else row[:stop]
+            results.append(Completion(
+                text=tok.decode(body, skip_special_tokens=True).strip(),
+                finish_reason="stop" if stop is not None else "length",
+                usage=Usage(prompt_tokens=int(plen),
+                            completion_tokens=len(body) + (0 if stop is None else 1)),
+            ))
+        return results
+
+    def _generate_model(self):
+        """The callable to generate with, the right adapter active (caller holds the lock)."""
+        loaded = self._loaded
+        if loaded.peft is None:
+            return loaded.model.generate
+        if self._adapter is None:
+            # LoRA layers live inside the shared base: switch them off for a plain-base call.
+            def plain(**kw):
+                with loaded.peft.disable_adapter():
+                    return loaded.peft.generate(**kw)
+            return plain
+        loaded.peft.set_adapter(self._adapter)
+        return loaded.peft.generate
+
+    def close(self) -> None:
+        # The base stays cached for other backends in this process; see ``clear_cache``.
+        pass
+
+
+def _merge_system(msgs: list[dict[str, str]]) -> list[dict[str, str]]:
+    if not msgs or msgs[0]["role"] != "system":
+        return msgs
+    system, rest = msgs[0]["content"], list(msgs[1:])
+    if rest and rest[0]["role"] == "user":
+        rest[0] = {"role": "user", "content": f"{system}\n\n{rest[0]['content']}"}
+    else:
+        rest.insert(0, {"role": "user", "content": system})
+    return rest
