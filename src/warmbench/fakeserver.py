@@ -236,6 +236,10 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
         self.add_route("POST", "/v1/chat/completions", self._chat_completions)
         self.add_route("GET", "/v1/models", self._list_models)
+        # For a server run in another process (benchmarks, manual trials): what it received.
+        self.add_route("GET", "/_fake/stats", lambda req: {
+            "chat_requests": self.count(), "all_requests": self.count(None),
+            "max_in_flight": self.max_in_flight})
 
     # -- routes ----------------------------------------------------------------------
     def add_route(self, method: str, path: str, handler: Handler) -> None:
@@ -354,6 +358,9 @@ class _Server(ThreadingHTTPServer):
 def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class _H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like real API servers
+        # Headers and body go out in separate writes: with Nagle on, the body waits for the
+        # client's delayed ACK (~40 ms a request), which would swamp latency measurements.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
             pass
@@ -390,7 +397,7 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     break
             if route is None:
                 return self._send(req, FakeResponse(404, _error_body(404, f"no route {method} {path}", "not_found")))
-            if server.require_key is not None and \
+            if server.require_key is not None and not path.startswith("/_fake/") and \
                     self.headers.get("Authorization") != f"Bearer {server.require_key}":
                 return self._send(req, FakeResponse(401, _error_body(
                     401, "Incorrect API key provided.", "invalid_request_error")))

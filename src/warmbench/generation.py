@@ -38,6 +38,9 @@ def cached_generate(
     unique = [i for i in todo if first_of.setdefault(keys[i], i) == i]
     bar = progress.task(description or f"{kind} · {backend.spec.text}", total=len(unique)) \
         if progress and unique else None
+    # A backend may ask for bigger chunks: the async API backend loses its concurrency to
+    # each chunk's slowest request otherwise (results are committed one by one either way).
+    chunk_size = max(chunk_size, int(getattr(backend, "preferred_chunk_size", 0) or 0))
     for start in range(0, len(unique), chunk_size):
         chunk = unique[start : start + chunk_size]
 

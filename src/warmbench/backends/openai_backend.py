@@ -169,6 +169,10 @@ def _is_retryable(exc: BaseException) -> bool:
 class OpenAIBackend:
     """See the module docstring. Options come from ``get_backend(spec, **options)``."""
 
+    # cached_generate hands over this many requests at once: each batch ends with its slowest
+    # request, so small batches would waste the concurrency (results commit one by one anyway).
+    preferred_chunk_size = 1024
+
     def __init__(self, spec: ModelSpec, *, concurrency: int = 8, timeout: float = 60.0,
                  max_retries: int = 6, api_key: str | None = None, base_url: str | None = None,
                  price_per_1k: tuple[float, float] | None = None, backoff_base: float = 1.0,
