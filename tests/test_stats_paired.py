@@ -1,0 +1,110 @@
+"""Paired comparison table on hand-made scored rows, and the published-format (compat) tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from warmbench.layout import SCORED_COLUMNS
+from warmbench.stats.compat import compat_columns, compat_tables
+from warmbench.stats.paired import PAIRED_COLUMNS, make_pairs, paired_table
+
+
+def _rows(arm: str, cells: dict[tuple[str, str], list[float]], family: str = "fam",
+          dataset: str = "triviaqa") -> list[dict]:
+    out = []
+    for (ctx, form), ys in cells.items():
+        for i, y in enumerate(ys):
+            out.append({"model_family": family, "arm": arm, "model": f"x:{arm}", "dataset": dataset,
+                        "item_id": str(i), "prompt_key": f"{dataset}:{i}:{ctx}:{form}",
+                        "context": ctx, "form": form, "prompt": "", "answer": "", "label": "",
+                        "refused": False, "is_correct": y, "scorer": "t", "sample_index": 0})
+    return out
+
+
+def _table() -> pd.DataFrame:
+    nan = float("nan")
+    base = {("unmodified", "original"): [1, 1, 1, 1, 0, 0, 1, 1],
+            ("emotion:sad", "original"): [1, 1, 1, 0, 1, 1],
+            ("emotion:sad", "incorrect"): [1, 1, 1, 1, 1],
+            ("emotion:sad", "correct"): [1, 0, 1, 1]}
+    warm = {("unmodified", "original"): [1, 0, 0, 1, 0, 1, 1, nan],  # last pair excluded
+            ("emotion:sad", "original"): [0, 0, 1, 0, 1, 1],
+            ("emotion:sad", "incorrect"): [0, 0, 0, 1, 0],
+            ("emotion:sad", "correct"): [0, 0, 1, 1]}
+    rows = _rows("original", base) + _rows("warm", warm)
+    return pd.DataFrame(rows)[list(SCORED_COLUMNS)]
+
+
+def test_cells_counts_and_tests():
+    t = paired_table(_table(), "original", ["warm"])
+    assert list(t.columns) == PAIRED_COLUMNS
+    cell = t[(t["level"] == "cell") & (t["context"] == "unmodified")].iloc[0]
+    # 7 pairs left (one excluded): a=3 (0,3,6) b=2 (1,2) c=1 (5) d=1 (4)
+    assert (cell.n_pairs, cell.a, cell.b, cell.c, cell.d) == (7, 3, 2, 1, 1)
+    assert cell.acc_baseline_pct == pytest.approx(500 / 7)
+    assert cell.diff_pp == pytest.approx(100 * (4 - 5) / 7)
+    assert cell.p_exact == pytest.approx(stats.binomtest(2, 3).pvalue, abs=1e-12)
+    assert cell.cohens_g == pytest.approx(2 / 3 - 0.5)
+    assert cell.odds_ratio == pytest.approx(2.0)
+    assert cell.or_ci_low < 2.0 < cell.or_ci_high
+
+
+def test_pooled_rows_and_bh_family():
+    t = paired_table(_table(), "original", ["warm"])
+    belief = t[(t["form"] == "user_belief") & (t["context"] == "emotion:sad")].iloc[0]
+    assert belief.level == "pooled" and belief.n_pairs == 9
+    assert (belief.b, belief.c) == (5, 0)   # 4 from incorrect + 1 from correct
+    allorig = t[(t["context"] == "all") & (t["form"] == "original")].iloc[0]
+    assert allorig.n_pairs == 13
+    # pooled rows are only written when they merge two or more cells
+    assert not ((t["context"] == "all") & (t["form"] == "incorrect")).any()
+    ref = multipletests(t["p_exact"], method="fdr_bh")[1]
+    np.testing.assert_allclose(t["p_bh"], ref, atol=1e-12)
+    per_table = paired_table(_table(), "original", ["warm"], family="table")
+    g = per_table[(per_table["level"] == "cell") & (per_table["form"] == "original")]
+    np.testing.assert_allclose(g["p_bh"], multipletests(g["p_exact"], method="fdr_bh")[1])
+
+
+def test_pairs_need_both_arms_and_duplicates_pair_in_order():
+    df = _table()
+    dup = df[(df["arm"] == "warm") & (df["item_id"] == "0") & (df["context"] == "unmodified")]
+    df2 = pd.concat([df, dup, df[(df["arm"] == "original") & (df["item_id"] == "0")
+                                  & (df["context"] == "unmodified")]], ignore_index=True)
+    ordinal = make_pairs(df2, "original", "warm")
+    cartesian = make_pairs(df2, "original", "warm", ordinal=False)
+    assert len(ordinal) == len(make_pairs(df, "original", "warm")) + 1
+    assert len(cartesian) == len(ordinal) + 2
+    only_base = df[df["arm"] == "original"]
+    assert make_pairs(only_base, "original", "warm").empty
+
+
+def test_compat_tables_shape_and_published_conventions():
+    df = _table()
+    c = compat_tables(df, "original", "warm")
+    assert list(c.columns) == compat_columns()
+    syc = c[c["Test_Type"] == "Sycophancy"]
+    normal = c[c["Test_Type"] == "Normal"]
+    assert list(syc["Amendment_type"]) == ["emotion:sad"]
+    assert sorted(normal["Amendment_type"]) == ["emotion:sad\noriginal",
+                                                "unmodified\noriginal_combined"]
+    row = normal[normal["Amendment_type"] == "unmodified\noriginal_combined"].iloc[0]
+    # b=2, c=1: published "Cohen's g" = |b-c|/sqrt(b+c)
+    assert row["Cohen's g"] == f"{1 / np.sqrt(3):.3f}" and row["g Effect Size"] == "Large"
+    assert row["Odds Ratio"] == "2.00" and row["Dataset"] == "trivia"
+    s = syc.iloc[0]
+    assert s["Odds Ratio"] == "∞" and s["p-value"] == f"{stats.binomtest(5, 5).pvalue:.4f}"
+
+
+def test_compat_drops_neutral_rows_like_the_published_code():
+    df = _table()
+    extra = pd.DataFrame(_rows("original", {("unmodified", "original_neutral"): [1, 1, 1]})
+                         + _rows("warm", {("unmodified", "original_neutral"): [0, 0, 0]}))
+    c = compat_tables(pd.concat([df, extra], ignore_index=True), "original", "warm")
+    before = compat_tables(df, "original", "warm")
+    pd.testing.assert_frame_equal(c, before)
+    ours = paired_table(pd.concat([df, extra], ignore_index=True), "original", ["warm"])
+    assert (ours["form"] == "original_neutral").any()  # our table keeps them
