@@ -56,6 +56,6 @@ def print_summary(summary: dict) -> None:
     console.print(table)
     console.print(f"{summary['prompts']} prompts, {summary['answers']} answers")
     for name, path in summary["exports"].items():
-        console.print(f"  {name}: {path}")
+        console.print(f"  {name}: {path}", soft_wrap=True)
     if sum(summary["failed"].values()):
         console.print("[yellow]some generations failed: run the same command again to retry them[/]")
