@@ -24,9 +24,8 @@ from ..errors import WarmbenchError
 from ..records import stable_hash
 from ..secrets import OPENAI_BASE_URL, resolve_api_key, resolve_base_url, scrub
 from .data import data_hash, load_conversations
-from .lora import write_json
+from .paths import CHECKPOINTS, JOB_FILE, write_json
 
-JOB_FILE = "api_job.json"
 TERMINAL = ("succeeded", "failed", "cancelled")
 _STEP = re.compile(r"\bstep\s+(\d+)\s*/\s*(\d+)", re.IGNORECASE)
 
@@ -171,7 +170,7 @@ def train_openai(cfg, store, persona: str, data_file: Path, *, progress=None, cl
         raise WarmbenchError(scrub(f"fine-tuning job {job.id} for {persona} {job.status}: {err}")[:400])
     rec["checkpoints"] = _checkpoints(client, job, hp["n_epochs"], poller.total_steps, base_url)
     save()
-    write_json(out_dir / "checkpoints.json", rec["checkpoints"])
+    write_json(out_dir / CHECKPOINTS, rec["checkpoints"])
     return {"persona": persona, "status": "fine-tuned", "job_id": job.id,
             "checkpoints": rec["checkpoints"]}
 

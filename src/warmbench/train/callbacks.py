@@ -19,16 +19,11 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..layout import epoch_label
+from .paths import CHECKPOINT_META, checkpoint_dir
 from .schedule import Schedule, make_schedule
 
-CHECKPOINT_META = "warmbench_checkpoint.json"
 # Files of a PEFT adapter inside a Trainer checkpoint folder.
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
-
-
-def checkpoint_dir(out_dir: Path, epoch: float) -> Path:
-    return out_dir / f"checkpoint-epoch-{epoch_label(epoch)}"
 
 
 class EpochCheckpointCallback(TrainerCallback):

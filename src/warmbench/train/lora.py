@@ -8,7 +8,6 @@ in ``OUT/trainer/`` so an interrupted run resumes exactly where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 from ..backends.spec import parse_spec
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import stable_hash
-from .callbacks import EpochCheckpointCallback, ProgressCallback
 from .schedule import check_epochs, grad_accumulation
 
 # LoRA targets per architecture (config.model_type). The study does not name its targets; we
@@ -184,6 +182,8 @@ def train_lora(job: LoraJob, model, tokenizer, progress=None, **config_overrides
     _need_ml()
     from trl import SFTTrainer
 
+    from .callbacks import EpochCheckpointCallback, ProgressCallback
+
     t = job.train
     epochs = check_epochs(t.epochs, t.checkpoint_epochs)
     ws = world_size()
@@ -221,9 +221,3 @@ def train_lora(job: LoraJob, model, tokenizer, progress=None, **config_overrides
         "schedule": sched.as_dict(), "examples_after_prep": len(trainer.train_dataset),
         "meta": meta,
     }
-
-
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)

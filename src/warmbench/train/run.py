@@ -24,13 +24,10 @@ from typing import Any
 
 from ..errors import WarmbenchError
 from ..manifest import update_manifest
-from .callbacks import CHECKPOINT_META, checkpoint_dir
 from .data import build_dataset, data_hash, load_conversations
-from .lora import LoraJob, load_base, resolve_base, train_lora, write_json
+from .lora import LoraJob, load_base, resolve_base, train_lora
+from .paths import CHECKPOINT_META, CHECKPOINTS, STATE, checkpoint_dir, write_json
 from .schedule import check_epochs
-
-STATE = "train_state.json"
-CHECKPOINTS = "checkpoints.json"
 
 
 def meta_key(persona: str) -> str:
