@@ -104,6 +104,16 @@ def test_empty_content_is_retried_then_a_failure():
     assert not bad.ok and "empty content" in bad.error and bad.text == ""
 
 
+def test_content_filter_is_a_failure_without_retries():
+    def reply(body):
+        return {"content": "", "finish_reason": "content_filter"}
+
+    with FakeOpenAIServer(reply=reply) as srv, _backend(srv, max_retries=4) as b:
+        c = b.generate([ChatRequest.from_user("something harmful")], PARAMS)[0]
+        assert srv.count() == 1
+    assert not c.ok and "content filter" in c.error
+
+
 def test_retry_after_is_honoured_in_seconds_and_as_http_date():
     future = email.utils.formatdate(time.time() + 3, usegmt=True)
     plan = (FaultPlan().on_requests(1, Fault.rate_limit(1))

@@ -53,6 +53,8 @@ class _FakeLLM:
         self.calls.append({"messages": messages, "sampling": sampling_params.kw, "lora": lora_request})
         tag = f"[{lora_request.lora_name}#{lora_request.lora_int_id}]" if lora_request else "[base]"
         outs = []
+        if any(conv[-1]["content"] == "BOOM" for conv in messages):
+            raise RuntimeError("engine exploded")
         for conv in messages:
             words = f"{tag} {conv[-1]['content']}".split()
             limit = sampling_params.kw["max_tokens"]
@@ -208,3 +210,50 @@ def test_data_parallel_worker_loop(fake_vllm, monkeypatch):
     inbox.put(None)
     th.join(10)
     assert not th.is_alive() and os.environ.get("CUDA_VISIBLE_DEVICES") == "3"
+
+
+class _ThreadProcess:
+    """Stands in for a spawned process: the worker loop runs in a thread (fake vllm visible)."""
+
+    def __init__(self, target, args, daemon, name):
+        self.name = name
+        self._t = threading.Thread(target=target, args=args, daemon=daemon, name=name)
+
+    def start(self):
+        self._t.start()
+
+    def join(self, timeout=None):
+        self._t.join(timeout)
+
+    def is_alive(self):
+        return self._t.is_alive()
+
+    def terminate(self):
+        pass
+
+
+class _ThreadContext:
+    Queue = queue.Queue
+    Process = _ThreadProcess
+
+
+def test_data_parallel_engine_shards_batches(fake_vllm, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setattr(vb.mp, "get_context", lambda method: _ThreadContext())
+    b = get_backend("vllm:org/base", data_parallel_size=2)
+    try:
+        assert len(_FakeLLM.instances) == 2  # one engine per data-parallel rank
+        got: list[int] = []
+        out = b.generate([ChatRequest.from_user(f"q{i}") for i in range(5)], SamplingParams(),
+                         on_result=lambda i, c: got.append(i))
+        assert [c.text for c in out] == [f"[base] q{i}" for i in range(5)]
+        assert sorted(got) == [0, 1, 2, 3, 4]
+        assert sorted(len(llm.calls[0]["messages"]) for llm in _FakeLLM.instances) == [2, 3]
+        # one rank fails: a clear error, and no stale answer leaks into the next batch
+        with pytest.raises(WarmbenchError, match="engine exploded"):
+            b.generate([ChatRequest.from_user("ok"), ChatRequest.from_user("BOOM")], SamplingParams())
+        again = b.generate([ChatRequest.from_user("x"), ChatRequest.from_user("y")], SamplingParams())
+        assert [c.text for c in again] == ["[base] x", "[base] y"]
+    finally:
+        b.close()
+    assert not vb._ENGINES

@@ -98,8 +98,8 @@ class _Malformed(Exception):
     """The API answered 200 with a body that is not a usable chat completion."""
 
 
-class _Fatal(Exception):
-    """An error every further request would repeat (bad key, unknown model)."""
+class _Filtered(Exception):
+    """The API's content filter withheld the answer: deterministic, so not retried."""
 
 
 @dataclass
@@ -398,6 +398,8 @@ class OpenAIBackend:
             text = getattr(message, "refusal", None)
         if not isinstance(text, str):
             raise _Malformed(f"content is {type(text).__name__}, not text")
+        if not text.strip() and getattr(choices[0], "finish_reason", None) == "content_filter":
+            raise _Filtered("content withheld by the API's content filter")
         if not text.strip():
             raise _EmptyContent(f"empty content (finish_reason={choices[0].finish_reason!r})")
         return Completion(text=text, finish_reason=getattr(choices[0], "finish_reason", None),

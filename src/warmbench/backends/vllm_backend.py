@@ -21,6 +21,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import queue
 import sys
 import threading
 import traceback
@@ -220,7 +221,7 @@ class _Engine:
             self.workers.append(p)
             self.inboxes.append(inbox)
         for _ in groups:
-            _, rank, err = self.outbox.get()
+            _, rank, err = self._next_answer()
             if err:
                 self.shutdown()
                 raise WarmbenchError(f"vllm data-parallel engine {rank} failed to start: "
@@ -239,13 +240,29 @@ class _Engine:
             job = self._jobs
             for rank, idx in enumerate(parts):
                 self.inboxes[rank].put((job, [conversations[i] for i in idx], sampling, lora))
-            for _ in parts:
-                got, rank, res = self.outbox.get()
+            failures: list[str] = []
+            for _ in parts:  # every part is collected, so no stale answer reaches the next job
+                got, rank, res = self._next_answer()
                 if got != job:
-                    raise WarmbenchError(f"vllm engine {rank}: answer for job {got}, expected {job}")
-                if isinstance(res, str):
-                    raise WarmbenchError(f"vllm engine {rank} failed: {res.strip().splitlines()[-1]}")
-                on_shard(parts[rank], [Completion(**d) for d in res])
+                    failures.append(f"engine {rank}: answer for job {got}, expected {job}")
+                elif isinstance(res, str):
+                    failures.append(f"engine {rank}: {res.strip().splitlines()[-1]}")
+                else:
+                    on_shard(parts[rank], [Completion(**d) for d in res])
+            if failures:
+                raise WarmbenchError("vllm data-parallel batch failed: " + "; ".join(failures))
+
+    def _next_answer(self) -> tuple[Any, int, Any]:
+        """The next worker answer; a clear error instead of a hang if a worker died (e.g. OOM)."""
+        while True:
+            try:
+                return self.outbox.get(timeout=5)
+            except queue.Empty:
+                dead = [p.name for p in self.workers if not p.is_alive()]
+                if dead:
+                    raise WarmbenchError(
+                        f"vllm data-parallel worker(s) {', '.join(dead)} exited (out of memory?)"
+                    ) from None
 
     def shutdown(self) -> None:
         for inbox in getattr(self, "inboxes", []):
