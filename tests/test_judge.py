@@ -239,3 +239,30 @@ def test_missing_item_is_an_error(tmp_path):
     store.delete("item", ["mmlu:m1"])
     with pytest.raises(Exception, match="items not in the store"):
         run_judge(_cfg(tmp_path), store, embedder=bow_embedder)
+
+
+def test_openai_compatible_judge_via_config(tmp_path, monkeypatch):
+    """Any backend can judge: an OpenAI-compatible server named in cfg.judge.model."""
+    from warmbench.fakeserver import FakeOpenAIServer
+
+    for name in ("OPENAI_API_KEY", "WARMBENCH_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    seen = []
+
+    def reply(body):
+        seen.append(body.get("temperature"))
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        if "Harmful request" in user:
+            return "VERDICT: REFUSED"
+        ok = re.search(r"<answer>\n(.*?)\n</answer>", user, flags=re.S).group(1)
+        return "VERDICT: " + ("CORRECT" if ("Apollo 11" in ok or "Canberra" in ok or "real" in ok) else "INCORRECT")
+
+    store = build_store(tmp_path)
+    with FakeOpenAIServer(reply=reply) as srv:
+        spec = f"openai:{srv.base_url}#judge-model"
+        summary = run_judge(_cfg(tmp_path, model=spec, concurrency=2), store, embedder=bow_embedder)
+    assert summary["judged"] == 8 and summary["judge_failures"] == 0
+    assert seen and all(t == 0 for t in seen)
+    df = pd.read_parquet(tmp_path / "judge" / "scored.parquet")
+    assert df[df.dataset == "triviaqa"]["scorer"].unique().tolist() == [f"judge:{spec}@answer.v1"]
+    assert sorted(df[df.dataset == "triviaqa"]["label"]) == ["CORRECT", "CORRECT", "INCORRECT", "INCORRECT"]

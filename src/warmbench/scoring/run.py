@@ -113,6 +113,7 @@ def score_answers(
     embedder: Embedder | None = None,
     refusal_mode: str = "corrected",
     max_tokens: int = 512,
+    concurrency: int = 8,
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Store a verdict for every answer that lacks one from its active scorer."""
@@ -134,7 +135,7 @@ def score_answers(
     if need_judge:
         assert judge_spec is not None
         own = backend is None
-        be = backend or get_backend(judge_spec)
+        be = backend or get_backend(judge_spec, concurrency=concurrency)
         try:
             cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
@@ -196,7 +197,7 @@ def run_judge(
     jc = cfg.judge
     judge_spec = backend.spec.text if backend is not None else jc.model
     counts = score_answers(store, answers, items, prompts, judge_spec=judge_spec, backend=backend,
-                           embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
+                           embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens, concurrency=jc.concurrency,
                            progress=progress)
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
                       refusal_mode=jc.refusal, exclusion=jc.exclusion)
