@@ -108,3 +108,25 @@ def test_compat_drops_neutral_rows_like_the_published_code():
     pd.testing.assert_frame_equal(c, before)
     ours = paired_table(pd.concat([df, extra], ignore_index=True), "original", ["warm"])
     assert (ours["form"] == "original_neutral").any()  # our table keeps them
+
+
+def test_run_stats_stage_with_config_and_store(tmp_path):
+    import json
+
+    from warmbench.config import parse_config
+    from warmbench.stats.run import run_stats
+    from warmbench.stats.synthetic import synthetic_scored
+    from warmbench.store import RunStore
+
+    cfg = parse_config({"run_dir": str(tmp_path), "stats": {"compat": True}})
+    store = RunStore(tmp_path)
+    (tmp_path / "judge").mkdir()
+    synthetic_scored({"triviaqa": 12, "disinfo": 8}, seed=2).to_parquet(
+        tmp_path / "judge" / "scored.parquet", index=False)
+    out = run_stats(cfg, store)
+    assert out["comparisons"] == 1
+    s = json.loads((tmp_path / "stats" / "stats.json").read_text())
+    assert s["compat"] is True and s["cluster"] == "none" and s["fdr_family"] == "table"
+    pub = pd.read_csv(tmp_path / "stats" / "results_warm.csv", keep_default_na=False)
+    assert list(pub.columns) == compat_columns()
+    assert (tmp_path / "stats" / "headline.csv").exists()

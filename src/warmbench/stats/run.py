@@ -144,7 +144,9 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     if trajectory is not None:
         figs += figures.warmth_trajectory(trajectory, figdir)
     s = summary(a)
-    s["files"] = sorted(files) + [str(p.relative_to(out)) for p in figs]
+    pd.DataFrame({"quantity": list(s["headline"]), "value": list(s["headline"].values())}
+                 ).to_csv(run_path(out, "headline.csv"), index=False)
+    s["files"] = sorted([*files, "headline.csv"]) + [str(p.relative_to(out)) for p in figs]
     run_path(out, "stats.json").write_text(json.dumps(s, indent=2, default=str), encoding="utf-8")
     return s
 
