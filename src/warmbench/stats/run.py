@@ -94,6 +94,11 @@ def _num(x: Any, nd: int = 2) -> Any:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), nd)
 
 
+def _sig(x: Any) -> Any:
+    """Three significant digits (p-values span many orders of magnitude)."""
+    return None if x is None or math.isnan(float(x)) else float(f"{float(x):.3g}")
+
+
 def summary(a: Analysis) -> dict[str, Any]:
     """Headline numbers for the report (stats.json)."""
     comps: dict[str, Any] = {}
@@ -103,7 +108,7 @@ def summary(a: Analysis) -> dict[str, Any]:
         p = a.paired[(a.paired["comparison"] == comp) & (a.paired["level"] == "cell")]
         e = a.effects[a.effects["comparison"] == comp] if len(a.effects) else a.effects
         eff = {f"{r.model}:{r.level}": {"ame_pp": _num(r.ame_pp), "ci_low_pp": _num(r.ci_low_pp),
-                                        "ci_high_pp": _num(r.ci_high_pp), "p": _num(r.p_value, 6),
+                                        "ci_high_pp": _num(r.ci_high_pp), "p": _sig(r.p_value),
                                         "n": int(r.n)}
                for r in e.itertuples()}
         comps[arm] = {
