@@ -135,8 +135,35 @@ def test_adapters_share_one_base(tiny_llama, tmp_path):
 def test_bad_adapter_and_model_are_one_line_errors(tiny_llama, tmp_path):
     with pytest.raises(WarmbenchError, match="adapter_config.json"):
         get_backend(f"hf:{tiny_llama}+{tmp_path / 'nope'}")
+    lazy = get_backend(f"hf:{tmp_path / 'no-model-here'}")  # nothing is loaded until needed
     with pytest.raises(WarmbenchError, match="cannot load model"):
-        get_backend(f"hf:{tmp_path / 'no-model-here'}")
+        lazy.generate([ChatRequest.from_user("hi")], SamplingParams(max_tokens=2))
+
+
+def test_warm_store_never_loads_the_model(tiny_llama, tmp_path):
+    from warmbench.generation import cached_generate
+    from warmbench.store import RunStore
+
+    reqs, params = _reqs(), SamplingParams(max_tokens=4)
+    with RunStore(tmp_path / "run") as store:
+        first = cached_generate(store, get_backend(f"hf:{tiny_llama}"), reqs, params, kind="t")
+        again = get_backend(f"hf:{tiny_llama}")
+        second = cached_generate(store, again, reqs, params, kind="t")
+    assert again._state is None
+    assert [c.text for c in first] == [c.text for c in second]
+
+
+def test_model_without_chat_template_gets_transcript_and_bos(private_llama):
+    b = get_backend(f"hf:{private_llama}")
+    tok = b._loaded.tokenizer
+    tok.chat_template = None
+    req = ChatRequest.from_user("Capital of France?", system="Be brief.")
+    assert b._render(req) == "System: Be brief.\n\nUser: Capital of France?\n\nAssistant:"
+    ids = b._encode(req)
+    plain = tok(b._render(req), add_special_tokens=False)["input_ids"]
+    # Whatever the tokenizer adds by default (BOS for Gemma) is kept for a plain transcript.
+    assert ids == tok(b._render(req))["input_ids"] and ids[-len(plain):] == plain
+    assert b.generate([req], SamplingParams(max_tokens=3))[0].ok
 
 
 @pytest.mark.slow

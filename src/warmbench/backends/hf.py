@@ -134,14 +134,34 @@ class HFBackend:
                  dtype: str | None = None, **_: object):
         if batch_size < 1:
             raise WarmbenchError(f"hf backend: batch_size must be >= 1, got {batch_size}")
+        if spec.adapter and not (Path(spec.adapter) / "adapter_config.json").exists():
+            raise WarmbenchError(
+                f"hf backend: adapter folder {spec.adapter!r} has no adapter_config.json")
         self.spec = spec
         self.batch_size = batch_size
         self.device = _pick_device(device)
-        self._loaded = _load_base(spec.model, self.device, _pick_dtype(dtype, self.device))
-        self._adapter = _attach_adapter(self._loaded, spec.adapter) if spec.adapter else None
+        self._dtype = _pick_dtype(dtype, self.device)
+        self._state: _Loaded | None = None
+        self._adapter: str | None = None
         self._merge_system: bool | None = None
 
+    @property
+    def _loaded(self) -> _Loaded:
+        """The model, loaded on first use: a re-run served from the store never loads it."""
+        if self._state is None:
+            loaded = _load_base(self.spec.model, self.device, self._dtype)
+            if self.spec.adapter:
+                self._adapter = _attach_adapter(loaded, self.spec.adapter)
+            self._state = loaded
+        return self._state
+
     # -- prompt rendering ----------------------------------------------------------
+    def _encode(self, req: ChatRequest) -> list[int]:
+        tok = self._loaded.tokenizer
+        # Chat templates write their own special tokens (HF's convention); a plain
+        # transcript needs the tokenizer's BOS (Gemma degenerates without it).
+        return tok(self._render(req), add_special_tokens=not tok.chat_template)["input_ids"]
+
     def _render(self, req: ChatRequest) -> str:
         tok = self._loaded.tokenizer
         msgs = req.as_dicts()
@@ -183,9 +203,9 @@ class HFBackend:
         on_result: ResultCallback | None = None,
     ) -> list[Completion]:
         torch = _torch()
-        tok = self._loaded.tokenizer
-        texts = [self._render(r) for r in requests]
-        encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        if not requests:
+            return []
+        encoded = [self._encode(r) for r in requests]
         limit = getattr(self._loaded.model.config, "max_position_embeddings", None)
         out: list[Completion | None] = [None] * len(requests)
         todo = []
