@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
         refusal: str = typer.Option(None, "--refusal", help="Refusal detector: corrected (default) or compat "
                                     "(the study's published phrase list)."),
         exclusion: str = typer.Option(None, "--exclusion", help="Refusal exclusion: pairwise (default) or per_arm."),
+        max_tokens: int = typer.Option(None, "--max-tokens", help="Judge reply budget (default: judge.max_tokens, 512)."),
         config: Path = typer.Option(None, "--config", help="Config file to use instead of RUN/manifest.json."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
@@ -84,7 +85,8 @@ def register(app: typer.Typer) -> None:
         from ..store import RunStore
 
         _run_dir(run_dir)
-        overrides: dict[str, Any] = {"model": model, "refusal": refusal, "exclusion": exclusion}
+        overrides: dict[str, Any] = {"model": model, "refusal": refusal, "exclusion": exclusion,
+                                     "max_tokens": max_tokens}
         cfg = _config(run_dir, config, overrides)
         if reference:
             cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})
