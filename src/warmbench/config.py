@@ -193,6 +193,10 @@ class ExperimentConfig(Section):
         default_factory=list,
         description="Repeat train → warmth → eval → judge for each base model, replacing '{base}' in "
                     "train.base_model and arms[*].model; results are pooled for stats (model fixed effect).")
+    backend_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Default options per backend, e.g. {vllm: {tensor_parallel_size: 4}, "
+                    "openai: {timeout: 120, max_retries: 8}, hf: {batch_size: 32}}.")
     curate: CurateConfig = Field(default_factory=CurateConfig)
     rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -201,6 +205,16 @@ class ExperimentConfig(Section):
     arms: list[ArmConfig] = Field(default_factory=list)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     stats: StatsConfig = Field(default_factory=StatsConfig)
+
+    @field_validator("backend_options")
+    @classmethod
+    def _known_backends(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from .backends.spec import KNOWN_BACKENDS
+
+        for k in v:
+            if k not in KNOWN_BACKENDS:
+                raise ValueError(f"unknown backend {k!r} (known: {', '.join(KNOWN_BACKENDS)})")
+        return v
 
     @model_validator(mode="after")
     def _unique_arms(self) -> ExperimentConfig:

@@ -31,9 +31,21 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+# Per-backend default options from the experiment config (``backend_options:`` in YAML, e.g.
+# ``{vllm: {tensor_parallel_size: 4}, openai: {timeout: 120}}``); explicit options win.
+_DEFAULTS: dict[str, dict] = {}
+
+
+def set_backend_defaults(options: dict[str, dict] | None) -> None:
+    _DEFAULTS.clear()
+    for name, opts in (options or {}).items():
+        _DEFAULTS[name] = dict(opts or {})
+
+
 def get_backend(spec: str | ModelSpec, **options) -> Backend:
     """Build a backend from a spec string. Heavy imports happen only here, lazily."""
     ms = parse_spec(spec) if isinstance(spec, str) else spec
+    options = {**_DEFAULTS.get(ms.backend, {}), **options}
     if ms.backend == "scripted":
         from .scripted import ScriptedBackend
 
