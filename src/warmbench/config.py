@@ -261,4 +261,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         raise WarmbenchError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     for k, v in (overrides or {}).items():
         data[k] = v
-    return parse_config(data, str(path))
+    cfg = parse_config(data, str(path))
+    # Every command that reads a config builds its backends with these defaults.
+    from .backends.base import set_backend_defaults
+
+    set_backend_defaults(cfg.backend_options)
+    return cfg
