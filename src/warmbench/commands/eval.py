@@ -21,9 +21,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate answers from every arm for every item x prompt form (resumable).
 
-        Items are loaded and sampled with the config's seed; gridded sets (TriviaQA, TruthfulQA,
-        MedQA, disinformation) are asked in the study's 28 forms, MMLU/GSM8K/AdvBench once.
+        Items are loaded and sampled with the config's seed.
+
+        TriviaQA, TruthfulQA, MedQA, disinformation: the study's 28 forms. MMLU, GSM8K, AdvBench: once.
+
         Answers are committed as they arrive: run the same command again to resume.
+
         Writes RUN/eval/{items,prompts,answers}.parquet.
         """
         from ..config import load_config
