@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import AbstractContextManager
 
 from rich.progress import (
@@ -27,16 +28,40 @@ class RateColumn(ProgressColumn):
 
 
 class Task:
-    def __init__(self, owner: Progress, task_id: int | None):
+    """One bar. Without a terminal (CI, pipes, `make quickstart | tee`) it prints a plain
+    line with count, rate and ETA at most every ``LOG_EVERY_S`` seconds and at the end."""
+
+    LOG_EVERY_S = 20.0
+
+    def __init__(self, owner: Progress, task_id: int | None, description: str = "",
+                 total: int | None = None):
         self._owner, self._id = owner, task_id
+        self._desc, self._total, self._done = description, total, 0.0
+        self._t0 = self._last = time.monotonic()
 
     def advance(self, n: float = 1) -> None:
+        self._done += n
         if self._owner._rich is not None and self._id is not None:
             self._owner._rich.advance(self._id, n)
+        elif self._owner.plain_log and time.monotonic() - self._last >= self.LOG_EVERY_S:
+            self._log_line()
+
+    def _log_line(self, final: bool = False) -> None:
+        self._last = time.monotonic()
+        el = self._last - self._t0
+        rate = self._done / el if el > 0 else 0.0
+        tot = f"/{self._total}" if self._total else ""
+        eta = ""
+        if not final and self._total and rate > 0:
+            eta = f", ETA {int((self._total - self._done) / rate)} s"
+        print(f"  {self._desc}: {self._done:g}{tot} ({rate:.2f}/s, {int(el)} s{eta})",
+              file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._owner._rich is not None and self._id is not None:
             self._owner._rich.update(self._id, visible=True)
+        elif self._owner.plain_log and self._done:
+            self._log_line(final=True)
 
 
 class Progress(AbstractContextManager):
@@ -45,7 +70,10 @@ class Progress(AbstractContextManager):
     ``enabled=None`` shows bars only on an interactive terminal.
     """
 
-    def __init__(self, enabled: bool | None = None):
+    def __init__(self, enabled: bool | None = None, plain_log: bool = True):
+        # Plain progress lines only for the CLI's default (no terminal); tests pass
+        # enabled=False and get silence unless they ask for plain_log.
+        self.plain_log = plain_log and enabled is None and not sys.stderr.isatty()
         if enabled is None:
             enabled = sys.stderr.isatty()
         self._rich = (
@@ -75,7 +103,7 @@ class Progress(AbstractContextManager):
 
     def task(self, description: str, total: int | None) -> Task:
         tid = self._rich.add_task(description, total=total) if self._rich is not None else None
-        return Task(self, tid)
+        return Task(self, tid, description, total)
 
     def log(self, message: str) -> None:
         if self._rich is not None:
