@@ -33,7 +33,6 @@ from .prompts import REQUEST_TEMPLATE, build_request, clean_rewrite, load_person
 from .spotcheck import write_spot_check
 
 KIND = "rewrite"
-META_HASH = "rewrite.hash"
 META_SUMMARY = "rewrite.summary"
 
 Turn = tuple[int, int]  # (conversation index, message index of the assistant turn)
@@ -71,7 +70,7 @@ def _input_path(cfg: ExperimentConfig, store: RunStore) -> Path:
 
 def _fingerprint(cfg: ExperimentConfig, path: Path, prompts: dict[str, str]) -> str:
     st = path.stat()
-    return stable_hash({"rewrite": cfg.rewrite.model_dump(exclude={"spot_check"}), "seed": cfg.seed,
+    return stable_hash({"rewrite": cfg.rewrite.model_dump(exclude={"spot_check", "concurrency"}), "seed": cfg.seed,
                         "input": [str(path.resolve()), st.st_size, int(st.st_mtime)],
                         "prompts": prompts, "request": REQUEST_TEMPLATE})
 
@@ -141,10 +140,8 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     out_dir = store.run_dir / "rewrite"
     files = {name: out_dir / f"{name}.jsonl" for name in chosen}
     fp = _fingerprint(cfg, path, prompts)
-    done = store.get_meta(META_HASH) or {}
     prev = store.get_meta(META_SUMMARY) or {}
-    if done.get("|".join(sorted(chosen))) == fp and all(f.exists() for f in files.values()) \
-            and prev.get("fingerprint") == fp:
+    if prev.get("fingerprint") == fp and all(f.exists() for f in files.values()):
         return {**prev, "skipped": True}
 
     convs, _ = read_chatlogs(path, keep_system=True)
@@ -207,7 +204,6 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
         paths = write_spot_check(out_dir, pairs, list(prompts), r.spot_check, cfg.seed)
         summary["spot_check"] = {k: str(v) for k, v in paths.items()}
 
-    store.set_meta(META_HASH, {**done, "|".join(sorted(chosen)): fp})
     store.set_meta(META_SUMMARY, summary)
     update_manifest(store.run_dir, rewrite={"config": r.model_dump(), "personas": chosen,
                                             "kept": len(keep), "left_out": len(left_out)})
