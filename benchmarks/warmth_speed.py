@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from warmbench.warmth import sociot as S
 
+    sys.stdout.reconfigure(line_buffering=True)
+
     if a.threads:
         torch.set_num_threads(a.threads)
     texts, src = load_texts(a.n_texts, a.texts)
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     r_exact, r_compat, r_ref = len(texts) / t_exact, len(texts) / t_compat, n_ref / t_ref
     print(f"reference (one text, 100 passes per set): {r_ref:10.3f} texts/s  ({n_ref} texts, {t_ref:.1f} s)")
     print(f"compat batched:                           {r_compat:10.3f} texts/s  ({t_compat:.1f} s)")
-    print(f"exact:                                    {r_exact:10.3f} texts/s  ({t_exact:.1f} s)")
+    print(f"exact:                                    {r_exact:10.3f} texts/s  ({t_exact:.1f} s; "
+          f"mean score {np.nanmean(ex.score):+.5f})")
     print(f"ratio exact / reference:  {r_exact / r_ref:8.1f}x  (target >= 100x)")
     print(f"ratio compat / reference: {r_compat / r_ref:8.1f}x  (target >= 2x on CPU)")
     b, bse = co.score[:n_ref], co.se[:n_ref]

@@ -15,7 +15,6 @@ from warmbench.store import RunStore
 from warmbench.warmth.selection import parse_rule, select_checkpoint
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """A shared, oversubscribed CPU runs tiny models far faster on one torch thread."""
