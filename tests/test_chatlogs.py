@@ -189,3 +189,31 @@ def test_embedded_source_reads_lazily():
     assert rep.elements == 200 and rep.stopped_early and 150 < len(convs) <= 200
     assert rep.bytes_total > 100_000_000  # the 125 MB file, not loaded whole
     assert convs[0].id == "QWJhYvA_0" and convs[0].messages[0].role == "user"
+
+
+def test_hub_file_source_is_read_like_a_local_file(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    p = write_array(tmp_path / "hub.json", ROWS)
+    seen = {}
+
+    def fake_download(repo, filename, repo_type):
+        seen.update(repo=repo, filename=filename, repo_type=repo_type)
+        return str(p)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    convs, rep = read_chatlogs("hub:someone/chats:data/logs.json")
+    assert seen == {"repo": "someone/chats", "filename": "data/logs.json", "repo_type": "dataset"}
+    assert len(convs) == 3 and convs[0].source == "hub:someone/chats:data/logs.json"
+
+
+def test_hub_offline_is_one_clean_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub
+
+    def offline(*a, **k):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("offline and not cached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(WarmbenchError, match=r"hub:a/b:f\.json: cannot load from the Hugging Face hub"):
+        read_chatlogs("hub:a/b:f.json")

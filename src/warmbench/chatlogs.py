@@ -195,21 +195,24 @@ def _iter_hub(spec: str, report: ReadReport) -> Iterator[tuple[str, dict]]:
     """``hub:OWNER/NAME`` (datasets, streamed) or ``hub:OWNER/NAME:FILE`` (one file downloaded)."""
     ref = spec.removeprefix("hub:")
     repo, _, filename = ref.partition(":")
+    local: Path | None = None
     try:
         if filename:
             from huggingface_hub import hf_hub_download
 
             local = Path(hf_hub_download(repo, filename, repo_type="dataset"))
-            yield from _iter_file(local, report)
-            return
-        import datasets
+        else:
+            import datasets
 
-        ds = datasets.load_dataset(repo, split="train", streaming=True)
+            ds = datasets.load_dataset(repo, split="train", streaming=True)
     except ImportError as e:
         raise WarmbenchError(f"{spec}: reading from the hub needs 'datasets' ({e})") from None
     except Exception as e:  # offline, unknown repo, gated: one clean line
         raise WarmbenchError(f"{spec}: cannot load from the Hugging Face hub: "
                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if local is not None:  # parse errors below name the downloaded file, not "the hub"
+        yield from _iter_file(local, report)
+        return
     report.format = "hub"
     for i, row in enumerate(ds):
         yield f"row {i}", dict(row)
