@@ -107,6 +107,7 @@ def score(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the CIs."),
     output: Path = typer.Option(None, "--output", "-o", help="Write per-text scores (.csv, .jsonl or .parquet)."),
     summary_out: Path = typer.Option(None, "--summary", help="Write the summary table (.csv)."),
+    show: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
 ) -> None:
     """Score texts: per-text warm − cold (nats/token) and group means with bootstrap CIs."""
     from ..progress import Progress
@@ -119,7 +120,7 @@ def score(
     if (input is None) == (run is None):
         raise WarmbenchError("give exactly one of --input FILE or --run RUN")
     metric = resolve_metric_model(model)
-    with Progress() as progress:
+    with Progress(show) as progress:
         if run is not None:
             from ..store import RunStore
             from ..warmth.trajectory import cached_scores
@@ -160,6 +161,7 @@ def trajectory(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
     run_dir: Path = typer.Option(None, "--run-dir", help="Override the config's run_dir."),
     persona: list[str] = typer.Option(None, "--persona", "-p", help="Only these personas (default: all trained)."),
+    show: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
 ) -> None:
     """Answer the validation prompts with every checkpoint (and the original model as epoch 0),
     score the answers, write RUN/warmth/trajectory.csv|png|svg and choose a checkpoint per
@@ -170,7 +172,7 @@ def trajectory(
     from ..warmth.trajectory import run_trajectory
 
     cfg = load_config(config, {"run_dir": str(run_dir)} if run_dir else None)
-    with Progress() as progress:
+    with Progress(show) as progress:
         summary = run_trajectory(cfg, RunStore(cfg.run_dir), progress=progress,
                                  personas=persona or None)
     import pandas as pd
@@ -190,6 +192,7 @@ def validate(
     repeats: int = typer.Option(100, "--repeats", help="compat: dropout passes per set."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the per-pair scores (.csv/.jsonl/.parquet)."),
     summary_out: Path = typer.Option(None, "--summary", help="Write the summary table (.csv)."),
+    show: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
 ) -> None:
     """Share of released (original, warm) answer pairs the metric ranks warm-model answer
     warmer, per metric model (the study's human raters agreed with SocioT on 69.4%)."""
@@ -198,7 +201,7 @@ def validate(
 
     if method not in ("exact", "compat"):
         raise WarmbenchError(f"--method {method!r}: expected exact or compat")
-    with Progress() as progress:
+    with Progress(show) as progress:
         summary, detail = validate_published(published, model or ["auto"], method,
                                              repeats=repeats, progress=progress)
     _print_table(summary.drop(columns=["human_agreement_reference"]),
