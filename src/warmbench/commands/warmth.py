@@ -190,6 +190,7 @@ def validate(
     model: list[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Repeatable."),
     method: str = typer.Option("exact", "--method", help=METHOD_HELP),
     repeats: int = typer.Option(100, "--repeats", help="compat: dropout passes per set."),
+    max_pairs: int = typer.Option(None, "--max-pairs", help="Score a seeded random subset of this many pairs."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the per-pair scores (.csv/.jsonl/.parquet)."),
     summary_out: Path = typer.Option(None, "--summary", help="Write the summary table (.csv)."),
     show: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
@@ -203,7 +204,8 @@ def validate(
         raise WarmbenchError(f"--method {method!r}: expected exact or compat")
     with Progress(show) as progress:
         summary, detail = validate_published(published, model or ["auto"], method,
-                                             repeats=repeats, progress=progress)
+                                             repeats=repeats, max_pairs=max_pairs,
+                                             progress=progress)
     _print_table(summary.drop(columns=["human_agreement_reference"]),
                  "warm answer ranked warmer (human raters vs SocioT in the study: 69.4%)")
     if output:

@@ -96,10 +96,15 @@ def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def validate_published(root: str | Path, models: list[str] | None = None, method: str = "exact", *,
-                       repeats: int = DEFAULT_REPEATS, seed: int = 0,
+                       repeats: int = DEFAULT_REPEATS, seed: int = 0, max_pairs: int | None = None,
                        progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary per metric model × source model incl. 'all', per-pair scores)."""
+    """(summary per metric model × source model incl. 'all', per-pair scores).
+
+    ``max_pairs``: score a seeded random subset of pairs (slow metric models on a CPU).
+    """
     pairs = load_published_pairs(root)
+    if max_pairs is not None and max_pairs < len(pairs):
+        pairs = pairs.sample(n=max_pairs, random_state=seed).sort_index().reset_index(drop=True)
     texts = list(dict.fromkeys(pairs.original.tolist() + pairs.warm.tolist()))
     summaries, details = [], []
     for name in models or ["auto"]:
