@@ -16,6 +16,18 @@ from warmbench.store import RunStore
 EXPECTED_STEPS = {0.5: 2, 1.0: 3, 1.5: 5, 2.0: 6}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model's 32-wide matmuls gain nothing from threads, and on a shared 2-core
+    machine intra-op threads spin against other processes (10x slower)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def write_chats(path: Path, persona: str, n: int = 10) -> Path:
     """Hand-written sample conversations (content is irrelevant to the tiny random model)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,3 +199,20 @@ def test_cli_trains_from_a_data_file(tmp_path, tiny_llama):
     assert [(r["epoch"], r["step"]) for r in rows] == [(0.5, 1), (1.0, 1)]
     res = CliRunner().invoke(app, ["train", "--run-dir", str(tmp_path / "empty")])
     assert res.exit_code != 0 and "no rewrite output" in str(res.exception)
+
+
+def test_shipped_accelerate_configs_load_with_accelerate():
+    from accelerate.commands.config.config_args import load_config_from_file
+    from typer.testing import CliRunner
+
+    from warmbench.cli import app
+    from warmbench.train.paths import accelerate_config
+
+    ddp = load_config_from_file(str(accelerate_config("multi_gpu")))
+    z3 = load_config_from_file(str(accelerate_config("deepspeed_zero3")))
+    assert (ddp.distributed_type.value, ddp.mixed_precision) == ("MULTI_GPU", "bf16")
+    assert z3.deepspeed_config["zero_stage"] == 3 and z3.deepspeed_config["zero3_init_flag"]
+    res = CliRunner().invoke(app, ["train", "--accelerate-config", "deepspeed_zero3"])
+    assert res.exit_code == 0 and res.output.strip() == str(accelerate_config("deepspeed_zero3"))
+    with pytest.raises(WarmbenchError, match="unknown accelerate config"):
+        accelerate_config("fsdp")

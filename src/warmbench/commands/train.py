@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
         api: str = typer.Option(None, "--api", help="Fine-tune through an API instead of LoRA: 'openai'."),
         run_dir: Path = typer.Option(None, "--run-dir", help="Run directory (overrides the config's run_dir)."),
         progress: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
+        accelerate_config: str = typer.Option(None, "--accelerate-config",
+                                              help="Print the path of a shipped accelerate config (multi_gpu, deepspeed_zero3) and exit."),
     ) -> None:
         """Fine-tune each persona (warm, cold, ...) with identical hyper-parameters.
 
@@ -48,6 +50,11 @@ def register(app: typer.Typer) -> None:
         multiplier per persona: study 0.25 warm, 0.1 cold), polls it and records the job and its
         checkpoint models (openai: specs) in RUN/train/<persona>/api_job.json.
         """
+        if accelerate_config:
+            from ..train.paths import accelerate_config as config_path
+
+            typer.echo(str(config_path(accelerate_config)))
+            return
         from ..config import load_config, parse_config
         from ..progress import Progress
         from ..store import RunStore

@@ -79,17 +79,29 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def load_base(path: str):
-    """Model (bf16 on GPU, fp32 on CPU) and tokenizer."""
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    _quiet_libraries()
+    return AutoTokenizer.from_pretrained(path)
+
+
+def load_model(path: str):
+    """bf16 on GPU, fp32 on CPU. Call it after the training arguments exist: under DeepSpeed
+    ZeRO-3 they register the config that makes ``from_pretrained`` shard the weights as they
+    load (a 70B model would otherwise be loaded whole by every process)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     _quiet_libraries()
     cuda = device_kind() == "cuda"
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    return model, tok
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+
+
+def load_base(path: str):
+    """Model and tokenizer (single process use: tests, benchmarks)."""
+    return load_model(path), load_tokenizer(path)
 
 
 @dataclass
@@ -178,7 +190,10 @@ def latest_trainer_checkpoint(out_dir: Path) -> Path | None:
 
 
 def train_lora(job: LoraJob, model, tokenizer, progress=None, **config_overrides: Any) -> dict:
-    """Train (or resume) one persona's adapter; returns a summary with the saved checkpoints."""
+    """Train (or resume) one persona's adapter; returns a summary with the saved checkpoints.
+
+    ``model`` is a loaded model or a path, loaded here after the training arguments (ZeRO-3).
+    """
     _need_ml()
     from trl import SFTTrainer
 
@@ -189,6 +204,8 @@ def train_lora(job: LoraJob, model, tokenizer, progress=None, **config_overrides
     ws = world_size()
     accum = grad_accumulation(t.effective_batch_size, t.per_device_batch_size, ws)
     args = sft_config(job, accum, **config_overrides)
+    if isinstance(model, str | Path):
+        model = load_model(str(model))
     model_type = getattr(model.config, "model_type", "")
     meta = {
         "persona": job.persona, "base_model": job.base_model,

@@ -23,3 +23,15 @@ def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
     tmp.replace(path)
+
+
+ACCELERATE_CONFIGS = ("multi_gpu", "deepspeed_zero3")
+
+
+def accelerate_config(name: str) -> Path:
+    """Path of a shipped ``accelerate launch --config_file`` YAML (multi_gpu, deepspeed_zero3)."""
+    from ..errors import WarmbenchError
+
+    if name not in ACCELERATE_CONFIGS:
+        raise WarmbenchError(f"unknown accelerate config {name!r} (known: {', '.join(ACCELERATE_CONFIGS)})")
+    return Path(__file__).resolve().parents[1] / "resources" / "accelerate" / f"{name}.yaml"

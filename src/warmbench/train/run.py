@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import WarmbenchError
 from ..manifest import update_manifest
 from .data import build_dataset, data_hash, load_conversations
-from .lora import LoraJob, load_base, resolve_base, train_lora
+from .lora import LoraJob, load_tokenizer, resolve_base, train_lora
 from .paths import CHECKPOINT_META, CHECKPOINTS, STATE, checkpoint_dir, write_json
 from .schedule import check_epochs
 
@@ -114,14 +114,15 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    model, tok = load_base(resolve_base(t.base_model))
+    base_path = resolve_base(t.base_model)
+    tok = load_tokenizer(base_path)
     dataset, stats = build_dataset(tok, conversations, t.max_length)
     job.dataset, job.data_stats = dataset, {"file": str(data_file), **stats}
     if _is_main():
         write_json(out_dir / STATE, {"status": "running", "signature": sig, "persona": persona,
                                      "base_model": t.base_model, "data_hash": job.data_hash,
                                      "data": job.data_stats})
-    summary = train_lora(job, model, tok, progress=progress, **config_overrides)
+    summary = train_lora(job, base_path, tok, progress=progress, **config_overrides)
     sched = summary["schedule"]
     if summary["global_step"] < sched["max_steps"]:
         # Stopped early on purpose (a callback): leave state "running" so a rerun resumes.
