@@ -109,7 +109,7 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
         raise WarmbenchError(
             f"{out_dir} holds training with different data or hyper-parameters (signature "
             f"{state.get('signature')} != {sig}); delete that folder or use another run directory")
-    if state is None and out_dir.exists():
+    if state is None and out_dir.exists() and _is_main():
         # Leftovers without a state file cannot be trusted for resuming.
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
