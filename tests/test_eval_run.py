@@ -205,3 +205,27 @@ def test_cli_eval_and_conditions(tmp_path):
     assert r.exit_code != 0 and "no item matches" in str(r.exception)
     r = CliRunner().invoke(app, ["conditions", "list", "--dataset", "gsm8k"])
     assert r.exit_code == 0 and "gsm8k" in r.output
+
+
+def test_openai_spec_against_fake_server(tmp_path, monkeypatch):
+    """An openai: arm (any OpenAI-compatible server) answers the grid; the system prompt and the
+    free-text settings reach the server."""
+    from warmbench.fakeserver import FakeOpenAIServer
+
+    for name in ("OPENAI_API_KEY", "WARMBENCH_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    seen = []
+
+    def reply(body):
+        seen.append((body["messages"][0]["role"], body.get("temperature"), body.get("max_tokens")))
+        return "It is Mars."
+    with FakeOpenAIServer(reply=reply) as srv:
+        cfg = _cfg(tmp_path, eval={"datasets": [{"name": "triviaqa", "sample": True, "n": 1}]},
+                   arms=[{"name": "api", "model": f"openai:{srv.base_url}#some-model",
+                          "system_prompt": "Be warm."}])
+        with RunStore(cfg.run_dir) as store:
+            s = run_eval(cfg, store)
+    assert s["answers"] == 28 and s["failed"] == {"api": 0}
+    assert len(seen) == 28 and {x[:2] for x in seen} == {("system", 0.8)}
+    ans = pd.read_parquet(tmp_path / "run" / "eval" / "answers.parquet")
+    assert set(ans.text) == {"It is Mars."}
