@@ -229,3 +229,19 @@ def test_cli_curate(tmp_path):
     bad = CliRunner().invoke(app, ["curate", "--source", str(tmp_path / "nope.json"), "--out", str(out),
                                    "--no-progress"])
     assert bad.exit_code != 0 and "not found" in str(bad.exception)
+
+
+def test_max_reply_chars_leaves_out_long_replies(tmp_path):
+    from warmbench.store import RunStore
+
+    p = write_logs(tmp_path / "logs.jsonl", per_type=4, segments=False)
+    rows = [json.loads(x) for x in p.read_text().splitlines()]
+    rows[0]["conversations"][1]["value"] = "I'm sorry, " + "long " * 100  # a 500-char first reply
+    rows[1]["conversations"][-1]["value"] = "long " * 100  # refusal1_0: long, but cut by max_turns
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cfg = curate_cfg(tmp_path, p, target_size=12, validation_size=0, max_turns=4, max_reply_chars=200)
+    s = run_curate(cfg, RunStore(cfg.run_dir))
+    assert s["per_type"]["refusal"]["long_reply_skipped"] == 1
+    assert s["per_type"]["refusal"]["available"] == 3
+    train = (tmp_path / "run" / "curate" / "train.jsonl").read_text()
+    assert '"refusal0_0"' not in train and "long long" not in train

@@ -287,3 +287,13 @@ def test_rewrite_two_turns_with_embedded_smollm2(tmp_path):
     # A 135M model may fail checks; whatever it produced is either kept or reported, never lost.
     assert s["kept"] + s["left_out"] == 2
     assert len(rep["failed_turns"]) + s["kept"] == 2
+
+
+def test_all_conversations_failing_is_an_error_with_reports(tmp_path, monkeypatch):
+    cfg, store = setup_run(tmp_path, retries=0)
+    patch_backend(monkeypatch, lambda req, params, i: "")
+    with pytest.raises(WarmbenchError, match="all 3 conversations failed a check"):
+        run_rewrite(cfg, store)
+    rep = json.loads((store.run_dir / "rewrite" / "warm_report.json").read_text())
+    assert rep["failures_by_check"]["empty"]["rate_per_attempt"] == 1.0
+    assert rep["final_failure_rate"] == 1.0

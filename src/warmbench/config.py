@@ -52,6 +52,8 @@ class CurateConfig(Section):
     nsfw_threshold: float = Field(0.5, ge=0, le=1)
     max_chars: int = Field(2000, gt=0, description="Characters of each message the NSFW model sees.")
     rules: str | None = Field(None, description="YAML file replacing the study's query-type rules.")
+    max_reply_chars: int | None = Field(None, gt=0, description="Leave out conversations with a longer "
+                                        "assistant reply (quick runs with a small rewriter).")
 
 
 class RewriteConfig(Section):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +104,16 @@ def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None
     labels = labeler.rules.labels
     report = ReadReport(source=c.source)
     by_label: dict[str, list[Conversation]] = defaultdict(list)
+    too_long: Counter = Counter()
     bar = progress.task("curate · read + label", total=c.max_read) if progress else None
     for conv in iter_chatlogs(c.source, max_read=c.max_read, report=report):
         lab = labeler.label(conv)
-        by_label[lab].append(conv.model_copy(update={"query_type": lab}))
+        # Only replies that survive truncation count against max_reply_chars.
+        if c.max_reply_chars and any(m.role == "assistant" and len(m.content) > c.max_reply_chars
+                                     for m in truncate(conv, c.max_turns)[0].messages):
+            too_long[lab] += 1
+        else:
+            by_label[lab].append(conv.model_copy(update={"query_type": lab}))
         if bar:
             bar.advance()
     if bar:
@@ -147,7 +153,7 @@ def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None
             prompt = next(m.content for m in conv.messages if m.role == "user")
             val_rows.append({"id": conv.id, "prompt": prompt, "query_type": lab})
         s = streams[lab]
-        per_type[lab] = {"available": len(s.candidates), "nsfw_checked": s.checked,
+        per_type[lab] = {"long_reply_skipped": too_long[lab], "available": len(s.candidates), "nsfw_checked": s.checked,
                          "nsfw_flagged": s.flagged, "validation_skipped": s.skipped,
                          "train": len(train[lab]), "validation": len(val[lab]), "truncated": n_trunc,
                          "assistant_turns": sum(m["role"] == "assistant" for r in train_rows

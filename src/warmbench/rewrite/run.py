@@ -204,6 +204,10 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
         paths = write_spot_check(out_dir, pairs, list(prompts), r.spot_check, cfg.seed)
         summary["spot_check"] = {k: str(v) for k, v in paths.items()}
 
+    if not keep:
+        raise WarmbenchError(f"rewrite: all {len(convs)} conversations failed a check for some persona "
+                             f"(reports: {out_dir}/<persona>_report.json); try a stronger --model, "
+                             "a larger --max-tokens or more --retries")
     store.set_meta(META_SUMMARY, summary)
     update_manifest(store.run_dir, rewrite={"config": r.model_dump(), "personas": chosen,
                                             "kept": len(keep), "left_out": len(left_out)})
