@@ -127,9 +127,11 @@ class LoraJob:
 
 
 def sft_config(job: LoraJob, accum: int, **overrides: Any):
+    import torch
     from trl import SFTConfig
 
     cuda = device_kind() == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
     t = job.train
     kw: dict[str, Any] = dict(
         output_dir=str(job.out_dir / "trainer"),
@@ -150,8 +152,8 @@ def sft_config(job: LoraJob, accum: int, **overrides: Any):
         report_to="none",
         seed=job.seed,
         data_seed=job.seed,
-        bf16=cuda,
-        fp16=False,
+        bf16=bf16,                      # Ampere and later; fp16 on older GPUs
+        fp16=cuda and not bf16,
         # Recompute activations on GPU (memory for long chats); on CPU it only costs time.
         activation_checkpointing=cuda,
         dataloader_num_workers=0,
