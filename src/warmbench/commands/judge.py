@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         """Re-score a run's stored answers without regenerating them; write RUN/judge/scored.parquet,
         RUN/judge/refusals.csv and print refusal rates per arm and dataset."""
         from ..progress import Progress
-        from ..scoring.run import format_rates, run_judge
+        from ..scoring.run import run_judge
         from ..store import RunStore
 
         _run_dir(run_dir)
@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
                    f"(refusal {summary['refusal']}, exclusion {summary['exclusion']})")
         if summary.get("judge_failures"):
             typer.echo(f"{summary['judge_failures']} judge requests failed: run again to retry them")
-        if len(rates):
-            typer.echo("refusal rates (also in RUN/judge/refusals.csv):\n" + format_rates(rates))
+        if len(rates):  # run_judge has logged the table; say where it is kept
+            typer.echo(f"refusal rates per arm and dataset: {run_dir / 'judge' / 'refusals.csv'}")
         typer.echo(str(run_dir / "judge" / "scored.parquet"))
 
     @judge_app.command("agree")

@@ -89,7 +89,8 @@ def load_verdicts(store: RunStore, answers: Sequence[Answer] | None = None) -> d
     for d in store.iter(KIND_VERDICT):
         h = d.pop("answer_hash", None)
         v = Verdict.model_validate(d)
-        if current is not None and current.get(v.answer_key) not in (None, h):
+        # Verdicts stored without a hash (imported labels, older runs) are kept as they are.
+        if current is not None and h is not None and current.get(v.answer_key) not in (None, h):
             continue
         out.setdefault(v.answer_key, {})[v.scorer] = v
     return out
