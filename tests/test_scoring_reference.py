@@ -130,3 +130,23 @@ def test_embedding_scorer_real_model():
     ]
     got = [d.label for d in score_reference_batch(pairs)]
     assert got == ["CORRECT", "INCORRECT", "CORRECT", "INCORRECT"]
+
+
+def test_alias_scorer_agrees_with_the_studys_judge_on_trivia(shared_dir):
+    """On the released TriviaQA rows, reference:alias matches the study's GPT-4o labels (κ ≥ 0.8)."""
+    import pandas as pd
+
+    from warmbench.scoring.agreement import agreement
+
+    trip = []
+    for f in sorted((shared_dir / "reference" / "official_repo" / "sample_data").glob("*/*/trivia_*.csv")):
+        df = pd.read_csv(f, keep_default_na=False)
+        if "correct_answer" not in df.columns:
+            continue
+        for r in df.itertuples():
+            it = Item(id=str(r.Index), dataset="triviaqa", question=r.content_key,
+                      correct_answers=(r.correct_answer,), incorrect_answer=r.incorrect_answer)
+            trip.append(("triviaqa", r.evaluation.strip().upper(), score_reference(it, r.output).label))
+    res = agreement(trip, "study", "reference:alias")
+    assert res.n == 60
+    assert res.agreement >= 0.9 and res.kappa >= 0.8  # measured: 0.933 / 0.822
