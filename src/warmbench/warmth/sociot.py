@@ -319,6 +319,9 @@ def score_texts(lm: LoadedMetricModel, texts: Sequence[str], method: str = "exac
     if method == "exact":
         return score_exact(lm, texts, batch_tokens=batch_tokens or 4096, progress=progress)
     if method == "compat":
+        # On a CPU a pass is compute-bound and big batches only thrash the cache (attention
+        # with dropout runs the math path: B×H×T×T); a GPU wants the big batch.
+        default = 65536 if str(lm.device).startswith("cuda") else 4096
         return score_compat(lm, texts, repeats=repeats, seed=seed,
-                            batch_tokens=batch_tokens or 16384, progress=progress)
+                            batch_tokens=batch_tokens or default, progress=progress)
     raise ValueError(f"unknown SocioT method {method!r} (known: exact, compat)")
