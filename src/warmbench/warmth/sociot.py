@@ -260,10 +260,14 @@ def compat_values(lm: LoadedMetricModel, sets: Sequence[list[list[int]]], repeat
 
 
 def score_compat(lm: LoadedMetricModel, texts: Sequence[str], *, repeats: int = DEFAULT_REPEATS,
-                 seed: int = 0, batch_tokens: int = 16384, dropout: bool = True,
+                 seed: int = 0, batch_tokens: int | None = None, dropout: bool = True,
                  progress=None) -> Scores:
     """The published metric, batched. A model without dropout gives identical passes, so
     one pass stands for all ``repeats`` (SE 0) instead of wasting 99 identical ones."""
+    if batch_tokens is None:
+        # On a CPU a pass is compute-bound and big batches only thrash the cache (attention
+        # with dropout runs the math path: B×H×T×T); a GPU wants the big batch.
+        batch_tokens = 65536 if str(lm.device).startswith("cuda") else 4096
     reps = repeats if dropout and has_dropout(lm.model) else 1
     sets: list[list[list[int]]] = []
     for t in texts:
@@ -319,9 +323,6 @@ def score_texts(lm: LoadedMetricModel, texts: Sequence[str], method: str = "exac
     if method == "exact":
         return score_exact(lm, texts, batch_tokens=batch_tokens or 4096, progress=progress)
     if method == "compat":
-        # On a CPU a pass is compute-bound and big batches only thrash the cache (attention
-        # with dropout runs the math path: B×H×T×T); a GPU wants the big batch.
-        default = 65536 if str(lm.device).startswith("cuda") else 4096
-        return score_compat(lm, texts, repeats=repeats, seed=seed,
-                            batch_tokens=batch_tokens or default, progress=progress)
+        return score_compat(lm, texts, repeats=repeats, seed=seed, batch_tokens=batch_tokens,
+                            progress=progress)
     raise ValueError(f"unknown SocioT method {method!r} (known: exact, compat)")
