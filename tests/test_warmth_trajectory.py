@@ -150,6 +150,17 @@ def test_trajectory_plateau_selection_and_persona_filter(tmp_path, tiny_gpt2):
         run_trajectory(cfg, RunStore(run), personas=["nobody"])
 
 
+def test_api_checkpoints_select_the_model_id(tmp_path):
+    from warmbench.warmth.trajectory import load_checkpoints
+
+    run = tmp_path / "run"
+    (run / "train" / "warm").mkdir(parents=True)
+    (run / "train" / "warm" / "checkpoints.json").write_text(json.dumps(
+        [{"epoch": 2, "model": "ft:gpt-4o:org::ck2", "path": None, "spec": "openai:ft:gpt-4o:org::ck2"}]))
+    ck = load_checkpoints(run, None, "openai:gpt-4o-2024-08-06")
+    assert ck == {"warm": [{"epoch": 2.0, "path": "ft:gpt-4o:org::ck2", "spec": "openai:ft:gpt-4o:org::ck2"}]}
+
+
 def test_trajectory_errors(tmp_path, tiny_gpt2):
     from warmbench.warmth.trajectory import run_trajectory
 

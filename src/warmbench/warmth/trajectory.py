@@ -83,7 +83,9 @@ def load_checkpoints(run_dir: Path, personas: list[str] | None, base_spec: str) 
             if path and not Path(path).is_absolute() and (run_dir / path).exists():
                 path = str(run_dir / path)
             spec = e.get("spec") or parse_spec(base_spec).with_adapter(path).text
-            rows.append({"epoch": float(e["epoch"]), "path": path or spec, "spec": spec})
+            # API fine-tunes have no folder: the eval arm takes the fine-tuned model id.
+            rows.append({"epoch": float(e["epoch"]), "path": path or e.get("model") or spec,
+                         "spec": spec})
         out[persona] = sorted(rows, key=lambda r: r["epoch"])
     if personas:
         missing = [p for p in personas if p not in out]
