@@ -48,8 +48,9 @@ def print_summary(summary: dict) -> None:
     table = Table(title="answers per arm and dataset")
     table.add_column("arm")
     for d in datasets:
-        table.add_column(f"{d}\n({summary['items'][d]} items)", justify="right")
+        table.add_column(d, justify="right")
     table.add_column("failed", justify="right")
+    table.add_row("[dim](items)[/]", *[f"[dim]{summary['items'][d]}[/]" for d in datasets], "")
     for arm, row in summary["table"].items():
         table.add_row(arm, *[str(row.get(d, 0)) for d in datasets],
                       str(summary["failed"].get(arm, 0)))
