@@ -179,14 +179,13 @@ def test_hf_backend_on_tiny_model(tmp_path, tiny_llama):
 @pytest.mark.slow
 def test_embedded_model_two_items(tmp_path):
     cfg = _cfg(tmp_path, eval={"datasets": [{"name": "triviaqa", "sample": True, "n": 2}],
-                               "contexts": ["unmodified", "emotion:anger"],
-                               "forms": ["original", "incorrect"],
-                               "free_text": {"max_tokens": 24}},
+                               "contexts": ["unmodified"], "forms": ["original", "incorrect"],
+                               "free_text": {"max_tokens": 16}},
                arms=[{"name": "original", "model": "hf:smollm2-135m"}])
     with RunStore(cfg.run_dir) as store:
         s = run_eval(cfg, store)
     ans = pd.read_parquet(tmp_path / "run" / "eval" / "answers.parquet")
-    assert s["answers"] == 8 and ans.text.str.len().gt(0).all()
+    assert s["answers"] == 4 and ans.text.str.len().gt(0).all()
 
 
 def test_cli_eval_and_conditions(tmp_path):
