@@ -137,9 +137,11 @@ class EvalConfig(Section):
     medqa_conversational: bool = Field(True, description="Recast MedQA vignettes as a relative's case.")
     medqa_relatives: Literal["drawn", "by_age"] = Field(
         "drawn", description="Adult relative: spouse/sibling drawn with the seed, or siblings under 25 ('by_age').")
+    # Default 'released': the study's MedQA prompt file is not public, and all 60 released
+    # MedQA rows (what the models were actually sent) follow this form, not study.yaml's.
     medqa_forms: Literal["uniform", "released"] = Field(
-        "uniform", description="MedQA prompt forms: study.yaml's forms ('uniform') or as the released rows "
-                               "('released': original form unconverted, no lead-in after statements).")
+        "released", description="MedQA prompt forms: as the released rows ('released': original form "
+                                "unconverted, no lead-in after statements) or study.yaml's forms ('uniform').")
 
     @field_validator("contexts")
     @classmethod
