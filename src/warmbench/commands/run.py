@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the stage plan with request, token and cost estimates; run nothing."),
         force: bool = typer.Option(False, "--force", help="Call every chosen stage even if marked done (each still skips work its store holds)."),
         status: bool = typer.Option(False, "--status", help="Show what the run directory says about each stage, then exit."),
+        base: list[str] = typer.Option(None, "--base", help="With base_models: run only these base models (name or its last path part); repeatable."),
     ) -> None:
         """Run curate → rewrite → train → warmth → eval → judge → stats → report.
 
@@ -31,6 +32,8 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides)
+        if base:
+            cfg = _only_bases(cfg, base)
         if status:
             t = Table("stage", "status", "seconds", "note")
             for name, st in stage_status(cfg.run_dir).items():
@@ -49,6 +52,16 @@ def register(app: typer.Typer) -> None:
         stats = results.get("stats") or {}
         for k, v in (stats.get("headline") or {}).items():
             console.print(f"  {k}: {v}")
+
+
+def _only_bases(cfg, wanted: list[str]):
+    from ..errors import WarmbenchError
+
+    keep = [b for b in cfg.base_models if b in wanted or b.split("/")[-1] in wanted]
+    if not keep:
+        raise WarmbenchError(f"--base {', '.join(wanted)}: not in base_models "
+                             f"({', '.join(cfg.base_models) or 'none configured'})")
+    return cfg.model_copy(update={"base_models": keep})
 
 
 def _print_plan(cfg, start, stop) -> None:
