@@ -173,3 +173,31 @@ def test_embedded_smollm2_answers():
                      SamplingParams(max_tokens=24))
     assert got[0].finish_reason == "stop" and "Paris" in got[0].text
     hfmod.clear_cache()
+
+
+def test_sampling_is_per_request_whatever_the_batch(tiny_llama):
+    """A resumed run regenerates missing rows in other batches: each must sample the same text."""
+    from warmbench.backends import get_backend
+    from warmbench.records import ChatRequest, SamplingParams
+
+    be = get_backend(f"hf:{tiny_llama}", batch_size=8)
+    reqs = [ChatRequest.from_user(f"question number {i} " + "x" * (i * 3)) for i in range(6)]
+    p = SamplingParams(temperature=1.0, max_tokens=12, seed=7)
+    together = [c.text for c in be.generate(reqs, p)]
+    alone = [be.generate([r], p)[0].text for r in reqs]
+    reordered = [c.text for c in be.generate(list(reversed(reqs)), p)][::-1]
+    assert together == alone == reordered
+    # Another sample index or seed gives other samples (the noise is really used).
+    other = [c.text for c in be.generate(reqs, p, sample_index=1)]
+    assert other != together
+
+
+def test_token_budget_splits_long_batches(tiny_llama):
+    from warmbench.backends import get_backend
+
+    be = get_backend(f"hf:{tiny_llama}", batch_size=16, max_batch_tokens=400)
+    enc = [[0] * n for n in (300, 100, 90, 80, 10, 10)]
+    batches = be._batches([0, 1, 2, 3, 4, 5], enc, max_new=20)
+    assert batches[0] == [0]                      # 320 tokens wide: alone
+    assert all(len(b) * (len(enc[b[0]]) + 20) <= 400 for b in batches[1:])
+    assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4, 5]

@@ -3,9 +3,12 @@
 - Requests are rendered with the model's chat template (a system turn is merged into the
   first user turn when the template rejects the system role), sorted by token length and
   generated in batches, so padding waste stays small.
-- Greedy when temperature is 0; otherwise sampling seeded with ``seed + sample_index``.
-  Sampled outputs are reproducible for the same set of requests and batch size (a batch
-  shares one random stream).
+- Greedy when temperature is 0. Sampling is seeded **per request** (seed, sample index and the
+  request's content): each row draws its own Gumbel noise, so a request samples the same
+  text whatever batch it lands in. A killed run, resumed, regenerates the missing rows in
+  other batches and still ends with the rows of an uninterrupted run.
+- Batches are capped by a token budget as well as a count, so a few very long prompts do
+  not pad a whole batch to their length.
 - ``hf:BASE+ADAPTER_DIR`` attaches a PEFT adapter. Loaded base models are cached in-process
   and every adapter on one base is a named adapter of one ``PeftModel``, so several arms
   on one base never load it twice.
@@ -14,6 +17,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,7 +90,10 @@ def _load_base(name: str, device: str, dtype) -> _Loaded:
         if key in _CACHE:
             return _CACHE[key]
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        # transformers' per-load "Loading weights" bars would interleave with ours.
+        hf_logging.disable_progress_bar()
         try:
             tok = AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
@@ -131,7 +139,7 @@ class HFBackend:
     """Local transformers generation. Options: batch_size, device, dtype."""
 
     def __init__(self, spec: ModelSpec, *, batch_size: int = 16, device: str | None = None,
-                 dtype: str | None = None, **_: object):
+                 dtype: str | None = None, max_batch_tokens: int | None = None, **_: object):
         if batch_size < 1:
             raise WarmbenchError(f"hf backend: batch_size must be >= 1, got {batch_size}")
         if spec.adapter and not (Path(spec.adapter) / "adapter_config.json").exists():
@@ -140,6 +148,10 @@ class HFBackend:
         self.spec = spec
         self.batch_size = batch_size
         self.device = _pick_device(device)
+        # Padded tokens (prompt + new) one batch may hold: attention and the KV cache grow
+        # with it. Generous on GPUs; on a CPU long batches are what makes generation crawl.
+        self.max_batch_tokens = max_batch_tokens or (
+            262_144 if self.device.startswith("cuda") else 16_384)
         self._dtype = _pick_dtype(dtype, self.device)
         self._state: _Loaded | None = None
         self._adapter: str | None = None
@@ -202,7 +214,7 @@ class HFBackend:
         sample_index: int = 0,
         on_result: ResultCallback | None = None,
     ) -> list[Completion]:
-        torch = _torch()
+        _torch()
         if not requests:
             return []
         encoded = [self._encode(r) for r in requests]
@@ -220,42 +232,60 @@ class HFBackend:
         # Longest first: similar lengths share a batch (little padding), and a batch too
         # big for memory fails at the start rather than after hours.
         todo.sort(key=lambda i: -len(encoded[i]))
-        if params.temperature > 0:
-            torch.manual_seed(params.seed + sample_index)
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start : start + self.batch_size]
-            for i, c in zip(batch, self._run_batch([encoded[i] for i in batch], params),
-                            strict=True):
+        seeds = [_row_seed(requests[i], params, sample_index) for i in range(len(requests))]
+        for batch in self._batches(todo, encoded, params.max_tokens):
+            for i, c in zip(batch, self._run_batch([encoded[i] for i in batch], params,
+                                                   [seeds[i] for i in batch]), strict=True):
                 out[i] = c
                 if on_result:
                     on_result(i, c)
         return [c for c in out if c is not None]
 
-    def _run_batch(self, batch: list[list[int]], params: SamplingParams) -> list[Completion]:
+    def _batches(self, order: list[int], encoded: list[list[int]], max_new: int) -> list[list[int]]:
+        """Consecutive groups (longest first) within both the count and the token budget."""
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:
+            width = len(encoded[cur[0]]) + max_new if cur else len(encoded[i]) + max_new
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * width > self.max_batch_tokens):
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
+    def _run_batch(self, batch: list[list[int]], params: SamplingParams,
+                   seeds: list[int] | None = None) -> list[Completion]:
         torch = _torch()
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
 
         tok = self._loaded.tokenizer
         enc = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt")
         enc = {k: v.to(self.device) for k, v in enc.items()}
         eos = self._eos_ids()
         sampling = params.temperature > 0
+        seeds = seeds or [params.seed] * len(batch)
+        # Sampling is done by our own processor (temperature, top-p, per-row Gumbel noise)
+        # followed by greedy selection: argmax(logits/T + Gumbel) is an exact sample from
+        # softmax(logits/T), and each row's noise comes from its own seeded generator.
         gcfg = GenerationConfig(
-            max_new_tokens=params.max_tokens, do_sample=sampling,
-            temperature=params.temperature if sampling else None,
-            top_p=params.top_p if sampling else None, top_k=0 if sampling else None,
+            max_new_tokens=params.max_tokens, do_sample=False,
             pad_token_id=tok.pad_token_id, eos_token_id=eos,
         )
+        procs = LogitsProcessorList(
+            [PerRowSampler(seeds, params.temperature, params.top_p, self.device)] if sampling else [])
         try:
             with self._loaded.lock, torch.inference_mode():
                 gen = self._generate_model()
-                seqs = gen(**enc, generation_config=gcfg)
+                seqs = gen(**enc, generation_config=gcfg, logits_processor=procs)
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 raise
             torch.cuda.empty_cache()
             half = len(batch) // 2
-            return self._run_batch(batch[:half], params) + self._run_batch(batch[half:], params)
+            return (self._run_batch(batch[:half], params, seeds[:half])
+                    + self._run_batch(batch[half:], params, seeds[half:]))
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         eos_set = set(eos)
@@ -288,6 +318,46 @@ class HFBackend:
     def close(self) -> None:
         # The base stays cached for other backends in this process; see ``clear_cache``.
         pass
+
+
+def _row_seed(req: ChatRequest, params: SamplingParams, sample_index: int) -> int:
+    """A request's own seed: the same request, seed and sample index always sample alike."""
+    digest = hashlib.sha256(json.dumps([req.as_dicts(), params.seed, sample_index]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+class PerRowSampler:
+    """Logits processor: temperature, nucleus filtering and Gumbel noise drawn per row.
+
+    Used with greedy decoding, it turns the argmax into a sample whose randomness belongs to
+    the row (its own ``torch.Generator``), not to the batch: shape of scores (batch, vocab).
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, device: str):
+        torch = _torch()
+        self.temperature, self.top_p = temperature, top_p
+        self.gens = []
+        for s in seeds:
+            g = torch.Generator(device="cpu")
+            g.manual_seed(s)
+            self.gens.append(g)
+        self.device = device
+
+    def __call__(self, input_ids, scores):
+        torch = _torch()
+        scores = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            sorted_logits, idx = torch.sort(scores, descending=True, dim=-1)
+            probs = sorted_logits.softmax(dim=-1)
+            # Drop tokens once the cumulative mass before them exceeds top_p (keep >= 1).
+            drop = probs.cumsum(dim=-1) - probs > self.top_p
+            sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+            scores = torch.full_like(scores, float("-inf")).scatter(-1, idx, sorted_logits)
+        vocab = scores.shape[-1]
+        u = torch.stack([torch.rand(vocab, generator=g) for g in self.gens]).to(scores.device)
+        expo = -torch.log(u.clamp_min(1e-20))       # Exp(1) draws
+        gumbel = -torch.log(expo.clamp_min(1e-20))  # Gumbel(0, 1) draws
+        return scores + gumbel
 
 
 def _merge_system(msgs: list[dict[str, str]]) -> list[dict[str, str]]:
