@@ -54,6 +54,8 @@ class CurateConfig(Section):
     rules: str | None = Field(None, description="YAML file replacing the study's query-type rules.")
     max_reply_chars: int | None = Field(None, gt=0, description="Leave out conversations with a longer "
                                         "assistant reply (quick runs with a small rewriter).")
+    max_message_chars: int | None = Field(None, gt=0, description="Leave out conversations with any longer "
+                                          "message, user or assistant (quick runs on a CPU).")
 
 
 class RewriteConfig(Section):

@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         threshold: float = typer.Option(None, "--threshold", help="NSFW score threshold (default 0.5)."),
         rules: Path = typer.Option(None, "--rules", help="YAML file replacing the study's query-type rules."),
         max_reply_chars: int = typer.Option(None, "--max-reply-chars", help="Leave out conversations with a longer assistant reply (quick runs with a small rewriter)."),
+        max_message_chars: int = typer.Option(None, "--max-message-chars", help="Leave out conversations with any longer message, user or assistant (quick CPU runs)."),
         seed: int = typer.Option(None, "--seed", help="Sampling seed (overrides the config's seed)."),
         out: Path = typer.Option(None, "--out", "--run-dir", help="Run directory; outputs go to OUT/curate/ (overrides run_dir)."),
         progress: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
@@ -78,7 +79,8 @@ def register(app: typer.Typer) -> None:
                            ("max_read", max_read), ("max_turns", max_turns),
                            ("nsfw_filter", nsfw_filter), ("nsfw_threshold", threshold),
                            ("rules", str(rules) if rules else None),
-                           ("max_reply_chars", max_reply_chars)):
+                           ("max_reply_chars", max_reply_chars),
+                           ("max_message_chars", max_message_chars)):
             if value is not None:
                 data["curate"][key] = value
         cfg = parse_config(data, str(config or "<command line>"))

@@ -109,8 +109,10 @@ def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None
     for conv in iter_chatlogs(c.source, max_read=c.max_read, report=report):
         lab = labeler.label(conv)
         # Only replies that survive truncation count against max_reply_chars.
-        if c.max_reply_chars and any(m.role == "assistant" and len(m.content) > c.max_reply_chars
-                                     for m in truncate(conv, c.max_turns)[0].messages):
+        kept = truncate(conv, c.max_turns)[0].messages
+        if (c.max_reply_chars and any(m.role == "assistant" and len(m.content) > c.max_reply_chars
+                                      for m in kept)) or \
+                (c.max_message_chars and any(len(m.content) > c.max_message_chars for m in kept)):
             too_long[lab] += 1
         else:
             by_label[lab].append(conv.model_copy(update={"query_type": lab}))
