@@ -28,6 +28,10 @@ from .records import stable_hash
 from .store import RunStore
 
 
+class StageError(WarmbenchError):
+    """A stage crashed; its traceback is in RUN/logs/<stage>.traceback.txt."""
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -203,12 +207,21 @@ def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
             try:
                 summary = _call(stage, cfg, store, prog)
             except BaseException as e:
+                trace = traceback.format_exc()
                 store.set_meta(f"stage.{stage.name}", {
                     "status": "failed", "fingerprint": fp, "started": t0,
                     "error": f"{type(e).__name__}: {e}"[:2000],
-                    "trace": traceback.format_exc()[-4000:] if not isinstance(e, WarmbenchError) else None,
+                    "trace": trace[-4000:] if not isinstance(e, WarmbenchError) else None,
                 })
-                raise
+                if isinstance(e, WarmbenchError | KeyboardInterrupt) or not isinstance(e, Exception):
+                    raise
+                # A bug, not a user error: one readable line, the traceback in a file.
+                log = run_dir / "logs" / f"{stage.name}.traceback.txt"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(trace, encoding="utf-8")
+                raise StageError(
+                    f"stage '{stage.name}' failed: {type(e).__name__}: {e} (traceback: {log}); "
+                    "earlier stages are kept — fix and run again to resume") from e
             if isinstance(summary, Path):
                 summary = {"path": str(summary)}
             summary = _jsonable(summary if summary is not None else {})

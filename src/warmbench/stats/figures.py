@@ -47,7 +47,7 @@ def _bars(ax: plt.Axes, table: pd.DataFrame, xcol: str, arms: list[str], ycol: s
         y = t[ycol].to_numpy(float)
         err = np.vstack([y - t[lo].to_numpy(float), t[hi].to_numpy(float) - y])
         ax.bar(x, y, width, label=arm, color=_COLORS[i % len(_COLORS)],
-               yerr=np.nan_to_num(err), capsize=2)
+               yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2)
     ax.set_xticks(np.arange(len(xs)), xs, rotation=0)
 
 

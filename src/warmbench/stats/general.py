@@ -26,7 +26,11 @@ def wilson(k: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarra
         denom = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+    # Exact arithmetic puts the bounds in [0, 1] around p; rounding can leave a 1e-15 sliver
+    # outside (k = 0 gave a lower bound of 5.6e-15 > p), which plotting code rejects.
+    lo = np.minimum(np.clip(centre - half, 0.0, 1.0), p)
+    hi = np.maximum(np.clip(centre + half, 0.0, 1.0), p)
+    return lo, hi
 
 
 def accuracy_table(df: pd.DataFrame, datasets: tuple[str, ...] = GENERAL) -> pd.DataFrame:
