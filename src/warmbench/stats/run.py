@@ -99,6 +99,10 @@ def _sig(x: Any) -> Any:
     return None if x is None or math.isnan(float(x)) else float(f"{float(x):.3g}")
 
 
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.2f}"
+
+
 def summary(a: Analysis) -> dict[str, Any]:
     """Headline numbers for the report (stats.json)."""
     comps: dict[str, Any] = {}
@@ -121,8 +125,10 @@ def summary(a: Analysis) -> dict[str, Any]:
                            ("M2:emotion", "error change, emotional context")):
             if key in eff:
                 v = eff[key]
-                headline[f"{comp}: {label}"] = (f"{v['ame_pp']:+.2f} pp "
-                                                f"[{v['ci_low_pp']:+.2f}, {v['ci_high_pp']:+.2f}]")
+                # A fit that could not estimate the effect (tiny or separated data) gives None.
+                headline[f"{comp}: {label}"] = (
+                    "not estimable" if v["ame_pp"] is None else
+                    f"{v['ame_pp']:+.2f} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]")
         headline[f"{comp}: significant cells (BH, {a.fdr_family})"] = \
             f"{comps[arm]['cells_significant_bh']} of {len(p)}"
     return {"baseline": a.baseline, "arms": a.arms, "compat": a.compat, "cluster": a.cluster,
