@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install quickstart test lint bench clean-venv browser
+.PHONY: install quickstart test lint bench clean-venv browser readme
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ quickstart: install
 
 test: install browser
 	$(BIN)/python -m pytest -q -x --timeout=900
+
+# README.md is assembled from docs/readme/*.md (the config reference is generated).
+readme: install
+	$(BIN)/python -m warmbench.config_reference > docs/readme/80-config.md
+	for f in docs/readme/*.md; do sed -e '$$a\' "$$f"; echo; done > README.md
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

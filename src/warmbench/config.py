@@ -39,7 +39,7 @@ def _check_spec(v: str | None) -> str | None:
 class GenerationSettings(Section):
     temperature: float = Field(0.8, ge=0, description="Sampling temperature.")
     max_tokens: int = Field(300, gt=0, description="Maximum new tokens per answer.")
-    top_p: float = Field(1.0, gt=0, le=1)
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
 
 
 class CurateConfig(Section):
@@ -48,8 +48,9 @@ class CurateConfig(Section):
     target_size: int = Field(1617, gt=0, description="Training conversations to sample (study: 1,617).")
     validation_size: int = Field(1500, ge=0, description="Held-out user prompts for the warmth check.")
     max_turns: int = Field(20, gt=0, description="Truncate conversations to this many messages.")
-    nsfw_filter: Literal["auto", "detoxify", "profanity", "none"] = "auto"
-    nsfw_threshold: float = Field(0.5, ge=0, le=1)
+    nsfw_filter: Literal["auto", "detoxify", "profanity", "none"] = Field(
+        "auto", description="auto = Detoxify when its checkpoint is cached, else alt-profanity-check.")
+    nsfw_threshold: float = Field(0.5, ge=0, le=1, description="Drop a conversation scoring above this (study: not published).")
     max_chars: int = Field(2000, gt=0, description="Characters of each message the NSFW model sees.")
     rules: str | None = Field(None, description="YAML file replacing the study's query-type rules.")
     max_reply_chars: int | None = Field(None, gt=0, description="Leave out conversations with a longer "
@@ -63,14 +64,14 @@ class RewriteConfig(Section):
     personas: dict[str, str] = Field(
         default_factory=lambda: {"warm": "builtin:warm", "cold": "builtin:cold"},
         description="persona name -> 'builtin:warm' / 'builtin:cold' or a prompt file path.")
-    temperature: float = 0.7
-    max_tokens: int = 1024
-    concurrency: int = Field(8, gt=0)
+    temperature: float = Field(0.7, ge=0, description="Rewriter sampling temperature.")
+    max_tokens: int = Field(1024, gt=0, description="Longest rewrite; a longer one is cut off and fails its check.")
+    concurrency: int = Field(8, gt=0, description="Requests in flight (API backends).")
     retries: int = Field(2, ge=0, description="Extra attempts for a rewrite that fails a check.")
-    min_length_ratio: float = 0.3
-    max_length_ratio: float = 3.0
+    min_length_ratio: float = Field(0.3, description="A rewrite shorter than this × the original fails.")
+    max_length_ratio: float = Field(3.0, description="A rewrite longer than this × the original fails.")
     limit: int | None = Field(None, description="Rewrite only the first N conversations.")
-    spot_check: int = Field(50, ge=0)
+    spot_check: int = Field(50, ge=0, description="Original/rewrite pairs written for a manual check (study: 50).")
     input: str | None = Field(None, description="Chat JSONL to rewrite (default RUN/curate/train.jsonl).")
     length_slack_chars: int = Field(20, ge=0, description="Added to both lengths in the length-ratio "
                                     "check, so very short replies may grow a little.")
@@ -80,17 +81,18 @@ class RewriteConfig(Section):
 
 class TrainConfig(Section):
     base_model: str = Field("hf:smollm2-135m", description="hf: spec of the model to fine-tune.")
-    method: Literal["lora", "openai"] = "lora"
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
-    learning_rate: float = 1e-5
-    max_length: int = 1024
-    effective_batch_size: int = 16
-    per_device_batch_size: int = 4
-    epochs: float = 10
-    checkpoint_epochs: list[float] = Field(default_factory=lambda: [0.5, 1, 1.5, 2, 4, 6, 8, 10])
-    target_modules: list[str] | None = None
+    method: Literal["lora", "openai"] = Field("lora", description="LoRA locally, or the OpenAI fine-tuning API.")
+    r: int = Field(8, gt=0, description="LoRA rank (study: 8).")
+    alpha: int = Field(16, gt=0, description="LoRA alpha (study: 16).")
+    dropout: float = Field(0.1, ge=0, lt=1, description="LoRA dropout (study: 0.1).")
+    learning_rate: float = Field(1e-5, gt=0, description="Study: 1e-5.")
+    max_length: int = Field(1024, gt=0, description="Tokens per training conversation (study: 1024).")
+    effective_batch_size: int = Field(16, gt=0, description="Conversations per optimizer step, via gradient accumulation (study: 16).")
+    per_device_batch_size: int = Field(4, gt=0, description="Conversations per forward pass per device.")
+    epochs: float = Field(10, gt=0, description="Study: 10.")
+    checkpoint_epochs: list[float] = Field(default_factory=lambda: [0.5, 1, 1.5, 2, 4, 6, 8, 10],
+                                           description="Fractional epochs at which adapters are saved (study schedule).")
+    target_modules: list[str] | None = Field(None, description="LoRA target modules (default: chosen per architecture).")
     limit: int | None = Field(None, description="Train on the first N conversations only.")
     lr_multiplier: dict[str, float] = Field(default_factory=lambda: {"warm": 0.25, "cold": 0.1},
                                             description="OpenAI fine-tuning API, per persona.")
@@ -107,13 +109,13 @@ class TrainConfig(Section):
 
 class WarmthConfig(Section):
     model: str = Field("auto", description="'auto' (gpt2 if cached, else offline stand-in) or a HF model id/path.")
-    method: Literal["exact", "compat"] = "exact"
+    method: Literal["exact", "compat"] = Field("exact", description="exact (deterministic log-probabilities) or compat (the reference code's value).")
     n_prompts: int | None = Field(None, description="Validation prompts answered per checkpoint (None: all).")
-    max_tokens: int = 300
-    temperature: float = 0.8
+    max_tokens: int = Field(300, gt=0, description="Answer length for the validation prompts.")
+    temperature: float = Field(0.8, ge=0, description="Sampling temperature for the validation answers.")
     selection: str = Field("epoch:2", description="'epoch:E' or 'plateau' (first within tolerance of the max).")
-    tolerance: float = 0.1
-    bootstrap: int = 1000
+    tolerance: float = Field(0.1, ge=0, description="Plateau rule: relative distance from the largest change.")
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the warmth CIs.")
 
 
 class DatasetConfig(Section):
@@ -126,9 +128,9 @@ class DatasetConfig(Section):
 
 
 class EvalConfig(Section):
-    datasets: list[DatasetConfig] = Field(default_factory=list)
-    contexts: list[str] = Field(default_factory=lambda: list(ALL_CONTEXTS))
-    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS))
+    datasets: list[DatasetConfig] = Field(default_factory=list, description="Eval sets to ask.")
+    contexts: list[str] = Field(default_factory=lambda: list(ALL_CONTEXTS), description="Context conditions (unmodified + 8 sub-types).")
+    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS), description="Prompt forms (original, incorrect, correct, original_neutral).")
     statements: str | None = Field(None, description="YAML file replacing the study's 40 statements.")
     free_text: GenerationSettings = Field(default_factory=GenerationSettings)
     structured: GenerationSettings = Field(default_factory=lambda: GenerationSettings(temperature=0.2, max_tokens=512))
@@ -173,9 +175,9 @@ class ArmConfig(Section):
 
 class JudgeConfig(Section):
     model: str | None = Field(None, description="Judge backend spec; None = offline reference scorers.")
-    refusal: Literal["corrected", "compat"] = "corrected"
-    exclusion: Literal["pairwise", "per_arm"] = "pairwise"
-    concurrency: int = 8
+    refusal: Literal["corrected", "compat"] = Field("corrected", description="Refusal detector: corrected, or the published phrase list.")
+    exclusion: Literal["pairwise", "per_arm"] = Field("pairwise", description="Drop a refused prompt for both arms, or per arm (published).")
+    concurrency: int = Field(8, gt=0, description="Judge requests in flight (API backends).")
     max_tokens: int = Field(512, gt=0, description="Judge reply budget (room to reason before the verdict line).")
 
     _spec = field_validator("model")(_check_spec)
@@ -183,18 +185,18 @@ class JudgeConfig(Section):
 
 class StatsConfig(Section):
     baseline: str = Field("original", description="Arm every other arm is compared against.")
-    compat: bool = False
-    cluster: Literal["question", "none"] = "question"
-    alpha: float = 0.05
+    compat: bool = Field(False, description="Reproduce the published summary columns (their g, OR direction, FDR per table).")
+    cluster: Literal["question", "none"] = Field("question", description="Regression SEs clustered by question, or model-based.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level.")
     fdr_family: Literal["comparison", "table"] | None = Field(
         None, description="BH family: every test of a comparison (default) or each table of "
                           "contexts (compat default).")
 
 
 class ExperimentConfig(Section):
-    name: str = "warmbench"
+    name: str = Field("warmbench", description="Experiment name (report title).")
     run_dir: str = Field("runs/default", description="Where the store, exports and report go.")
-    seed: int = 0
+    seed: int = Field(0, description="One seed for sampling items, statements, data and generation.")
     base_models: list[str] = Field(
         default_factory=list,
         description="Repeat train → warmth → eval → judge for each base model, replacing '{base}' in "
@@ -208,7 +210,7 @@ class ExperimentConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     warmth: WarmthConfig = Field(default_factory=WarmthConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    arms: list[ArmConfig] = Field(default_factory=list)
+    arms: list[ArmConfig] = Field(default_factory=list, description="Models compared on identical prompts.")
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     stats: StatsConfig = Field(default_factory=StatsConfig)
 

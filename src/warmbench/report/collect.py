@@ -75,10 +75,13 @@ def collect(run_dir: str | Path) -> ReportData:
             data.tables.append((p.name, caption, _read_csv(p)))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             data.warnings.append(f"{p}: could not read ({e})")
+    own_trajectory = (run_dir / "warmth" / "trajectory.png").exists()
     for d in (stats_dir / "figures", run_dir / "warmth"):
         if not d.is_dir():
             continue
         for png in sorted(d.glob("*.png")):
+            if own_trajectory and png.stem == "warmth_trajectory":
+                continue  # the warmth stage's own plot (with its metric model) is shown instead
             svg = png.with_suffix(".svg")
             data.figures.append(Figure(
                 name=png.stem, caption=png.stem.replace("_", " "),

@@ -125,6 +125,27 @@ _TEMPLATE = """<!doctype html>
 """
 
 
+def _sampling_text(sampling: dict[str, Any]) -> str:
+    """'triviaqa: 2 of 15 (builtin-sample:triviaqa, seed 0), 56 prompts; ...'"""
+    parts = []
+    for name, v in sampling.items():
+        if not isinstance(v, dict):
+            continue
+        parts.append(f"{name}: {v.get('used', v.get('sampled', '?'))} of {v.get('total', '?')} items "
+                     f"({v.get('source', '?')}, seed {v.get('seed', '?')}), {v.get('prompts', '?')} prompts")
+    return "; ".join(parts) or "n/a"
+
+
+def _metric_model_text(m: dict[str, Any]) -> str:
+    """Never let a stand-in pass for GPT-2: say so unless the model is gpt2 itself."""
+    name = str((m.get("warmth") or {}).get("metric_model") or "")
+    if not name:
+        return "n/a"
+    if name == "gpt2" or "stand-in" in name:
+        return name
+    return f"{name} (offline stand-in; the study used GPT-2)"
+
+
 def _safe_json(obj: Any) -> str:
     """JSON that cannot close its <script> element or start markup."""
     s = json.dumps(obj, ensure_ascii=False)
@@ -154,9 +175,8 @@ def render(data: ReportData) -> str:
                           + (" + system prompt" if a.get("system_prompt") else "") for a in arms)),
         ("scorer", data.scorer or (cfg.get("judge") or {}).get("model") or "n/a"),
         ("seeds", json.dumps(m.get("seeds", {}))),
-        ("eval sampling", json.dumps(m.get("eval_sampling", m.get("sampling", {})), default=str)[:600]),
-        ("warmth metric model", str((data.stats_summary.get("warmth") or {}).get("metric_model", ""))
-         or str((m.get("warmth") or {}).get("metric_model", "")) or "n/a"),
+        ("eval sets", _sampling_text(m.get("eval_sampling") or {})),
+        ("warmth metric model", _metric_model_text(m)),
         ("git revision", str(m.get("git_revision"))),
         ("warmbench", str((m.get("versions") or {}).get("warmbench", ""))),
     ]
