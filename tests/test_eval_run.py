@@ -72,6 +72,8 @@ def test_full_grid_two_arms(tmp_path):
     man = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert man["eval_sampling"]["triviaqa"]["sampled"] == 3 and man["eval_sampling"]["triviaqa"]["seed"] == 3
     assert man["eval"]["arms"][1]["system_prompt"] == "Be very warm."
+    # `warmbench eval` alone records the resolved config and the seed, as `warmbench run` does
+    assert man["config"]["arms"][1]["name"] == "warm-sysprompt" and man["seeds"] == {"seed": cfg.seed}
 
 
 def test_resume_after_interruption_gives_the_same_rows(tmp_path):

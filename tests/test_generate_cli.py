@@ -187,3 +187,27 @@ def test_generate_embedded_model_answers_offline(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     (row,) = _jsonl(p.stdout)
     assert "Paris" in row["text"]
+
+
+def test_export_completions_and_records(tmp_path):
+    """`warmbench export RUN` lists what the store holds; `export RUN completions` writes the
+    raw generation table (messages, reply, tokens) as parquet or JSONL; errors are one line."""
+    import pandas as pd
+
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["generate", "-m", "scripted:echo", "-p", "Bonjour", "--system", "Be brief.",
+                            "--run-dir", str(run), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    listing = runner.invoke(app, ["export", str(run)])
+    assert listing.exit_code == 0 and "completions\t1" in listing.stdout
+    r = runner.invoke(app, ["export", str(run), "completions"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_parquet(run / "exports" / "completions.parquet")
+    assert len(df) == 1 and df.text[0] == "Bonjour" and df.model[0] == "scripted:echo"
+    assert json.loads(df.request[0])[0] == {"role": "system", "content": "Be brief."}
+    out = tmp_path / "c.jsonl"
+    assert runner.invoke(app, ["export", str(run), "completions", "-o", str(out)]).exit_code == 0
+    assert _jsonl(out.read_text())[0]["text"] == "Bonjour"
+    bad = runner.invoke(app, ["export", str(run), "nope"])
+    assert "unknown kind 'nope'" in str(bad.exception) and "known: completions" in str(bad.exception)
+    assert "no store.sqlite" in str(runner.invoke(app, ["export", str(tmp_path / "empty")]).exception)

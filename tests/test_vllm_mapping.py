@@ -257,3 +257,42 @@ def test_data_parallel_engine_shards_batches(fake_vllm, monkeypatch):
     finally:
         b.close()
     assert not vb._ENGINES
+
+
+def test_eval_with_vllm_arms_serves_every_arm_from_one_engine(fake_vllm, tmp_path):
+    """`warmbench eval` with a `vllm:` original arm and a `vllm:` persona arm (the selected
+    checkpoint as a LoRA adapter): the full 28-form grid for both arms, one engine, one
+    LoRARequest for the persona, identical prompts across arms."""
+    import pandas as pd
+
+    from warmbench.config import parse_config
+    from warmbench.evaluate import run_eval
+    from warmbench.layout import META_SELECTED
+    from warmbench.store import RunStore
+
+    ckpt = _adapter(tmp_path / "warm" / "checkpoint-epoch-2", r=8)
+    cfg = parse_config({
+        "run_dir": str(tmp_path / "run"), "seed": 1,
+        "eval": {"datasets": [{"name": "triviaqa", "sample": True, "n": 2},
+                              {"name": "mmlu", "sample": True, "n": 2}],
+                 "free_text": {"max_tokens": 300}},
+        "arms": [{"name": "original", "model": "vllm:org/base"},
+                 {"name": "warm", "model": "vllm:org/base", "persona": "warm"}],
+    })
+    with RunStore(cfg.run_dir) as store:
+        store.set_meta(META_SELECTED, {"warm": str(ckpt)})
+        s = run_eval(cfg, store)
+        assert s["answers"] == 2 * (2 * 28 + 2) and not sum(s["failed"].values())
+        assert len(_FakeLLM.instances) == 1
+        llm = _FakeLLM.instances[0]
+        loras = {c["lora"].lora_path if c["lora"] else None for c in llm.calls}
+        assert loras == {None, str(ckpt.resolve())}
+        # the study's sampling settings reach vLLM: 0.8 / 300 free text, 0.2 MMLU
+        assert {(c["sampling"]["temperature"], c["sampling"]["max_tokens"]) for c in llm.calls} \
+            >= {(0.8, 300), (0.2, 512)}
+        n_calls = len(llm.calls)
+        run_eval(cfg, store)   # all stored: nothing is sent again
+        assert len(llm.calls) == n_calls
+    ans = pd.read_parquet(tmp_path / "run" / "eval" / "answers.parquet")
+    assert set(ans[ans.arm == "original"].prompt_key) == set(ans[ans.arm == "warm"].prompt_key)
+    assert ans[ans.arm == "warm"].text.str.startswith("[checkpoint-epoch-2-").all()

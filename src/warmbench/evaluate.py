@@ -146,43 +146,52 @@ def _export(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _arm_answers(store: RunStore, arm: ArmConfig, spec: ModelSpec, plan: EvalPlan, cfg: ExperimentConfig,
-                 make_backend: BackendFactory, progress: Progress | None) -> tuple[list[Answer], int]:
-    """Generate (or fetch) one arm's answers for every prompt and sample."""
+def _groups(plan: EvalPlan, cfg: ExperimentConfig) -> dict[str, tuple[SamplingParams, list[Prompt]]]:
+    """Prompts by sampling-settings group (free text / structured), in plan order."""
     groups: dict[str, tuple[SamplingParams, list[Prompt]]] = {}
     for d in plan.datasets:
         params = _params(d.settings, cfg.seed)
         groups.setdefault(d.group, (params, []))[1].extend(d.prompts)
-    # Already complete? Then skip loading the model at all.
+    return groups
+
+
+def _arm_backend(store: RunStore, arm: ArmConfig, spec: ModelSpec, plan: EvalPlan,
+                 cfg: ExperimentConfig, make_backend: BackendFactory) -> Backend:
+    """The arm's backend, or a cache-only stand-in when every answer is already stored (so a
+    finished arm never loads its model)."""
     identity = spec.identity()
     keys = [completion_key(identity, r, params, s) for s in range(cfg.eval.samples)
-            for params, ps in groups.values() for r in _requests(ps, arm.system_prompt)]
-    backend: Backend = _CacheOnly(spec) if len(store.done_keys(keys)) == len(set(keys)) \
-        else make_backend(spec, arm)
+            for params, ps in _groups(plan, cfg).values() for r in _requests(ps, arm.system_prompt)]
+    if len(store.done_keys(keys)) == len(set(keys)):
+        return _CacheOnly(spec)
+    return make_backend(spec, arm)
+
+
+def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPlan,
+                 cfg: ExperimentConfig, progress: Progress | None) -> tuple[list[Answer], int]:
+    """Generate (or fetch) one arm's answers for every prompt and sample."""
+    groups = _groups(plan, cfg)
     answers: list[Answer] = []
     failed = 0
-    try:
-        ident = backend.spec.identity()
-        for s in range(cfg.eval.samples):
-            for group, (params, ps) in groups.items():
-                desc = f"eval · {arm.name} · {group}" + (f" · sample {s}" if cfg.eval.samples > 1 else "")
-                comps = cached_generate(store, backend, _requests(ps, arm.system_prompt), params,
-                                        kind=KIND_EVAL, sample_index=s, progress=progress,
-                                        description=desc)
-                batch = []
-                for p, c in zip(ps, comps, strict=True):
-                    if not c.ok:
-                        failed += 1
-                        continue
-                    batch.append(Answer(
-                        key=answer_key(arm.name, ident, p.key, s), arm=arm.name,
-                        model=backend.spec.text, prompt_key=p.key, item_id=p.item_id,
-                        dataset=p.dataset, context=p.context, form=p.form, text=c.text,
-                        finish_reason=c.finish_reason, sample_index=s))
-                store.put_many(KIND_ANSWER, ((a.key, a) for a in batch))
-                answers.extend(batch)
-    finally:
-        backend.close()
+    ident = backend.spec.identity()
+    for s in range(cfg.eval.samples):
+        for group, (params, ps) in groups.items():
+            desc = f"eval · {arm.name} · {group}" + (f" · sample {s}" if cfg.eval.samples > 1 else "")
+            comps = cached_generate(store, backend, _requests(ps, arm.system_prompt), params,
+                                    kind=KIND_EVAL, sample_index=s, progress=progress,
+                                    description=desc)
+            batch = []
+            for p, c in zip(ps, comps, strict=True):
+                if not c.ok:
+                    failed += 1
+                    continue
+                batch.append(Answer(
+                    key=answer_key(arm.name, ident, p.key, s), arm=arm.name,
+                    model=backend.spec.text, prompt_key=p.key, item_id=p.item_id,
+                    dataset=p.dataset, context=p.context, form=p.form, text=c.text,
+                    finish_reason=c.finish_reason, sample_index=s))
+            store.put_many(KIND_ANSWER, ((a.key, a) for a in batch))
+            answers.extend(batch)
     return answers, failed
 
 
@@ -202,6 +211,8 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     store.put_many(KIND_ITEM, ((f"{it.dataset}:{it.id}", it) for it in items))
     prompts = plan.prompts
     store.put_many(KIND_PROMPT, ((p.key, p) for p in prompts))
+    # The resolved config and seed, also when `warmbench eval` runs outside `warmbench run`.
+    update_manifest(store.run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed})
     update_manifest(store.run_dir, eval_sampling={d.config.name: d.loaded.info | {
         "limit": limit or cfg.eval.limit, "used": len(d.items), "grid": d.grid,
         "prompts": len(d.prompts)} for d in plan.datasets})
@@ -209,9 +220,20 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     make = backend_factory or (lambda spec, arm: get_backend(spec))
     all_answers: list[Answer] = []
     failed: dict[str, int] = {}
-    for arm in cfg.arms:
-        answers, failed[arm.name] = _arm_answers(store, arm, specs[arm.name], plan, cfg, make, progress)
-        all_answers.extend(answers)
+    # Every arm's backend is opened before any generates and closed only at the end, adapter
+    # arms first: vLLM arms on one base then share one engine, started with LoRA enabled,
+    # instead of a load per arm (a closed engine's last user shuts it down).
+    backends: dict[str, Backend] = {}
+    try:
+        for arm in sorted(cfg.arms, key=lambda a: specs[a.name].adapter is None):
+            backends[arm.name] = _arm_backend(store, arm, specs[arm.name], plan, cfg, make)
+        for arm in cfg.arms:
+            answers, failed[arm.name] = _arm_answers(store, arm, backends[arm.name], plan, cfg,
+                                                     progress)
+            all_answers.extend(answers)
+    finally:
+        for backend in backends.values():
+            backend.close()
     if progress and sum(failed.values()):
         progress.log(f"eval: {sum(failed.values())} generations failed; run again to retry them")
 

@@ -59,6 +59,10 @@ def completion_key(model_identity: str, request: ChatRequest, params: SamplingPa
     )
 
 
+# ``export`` name of the raw generation table (the other kinds are record kinds).
+COMPLETIONS = "completions"
+
+
 class RunStore:
     """Thread-safe handle on a run directory's SQLite store."""
 
@@ -210,22 +214,28 @@ class RunStore:
         return pd.DataFrame(list(self.iter(kind)))
 
     def export(self, kind: str, path: str | Path) -> Path:
-        """Write records of one kind to ``.parquet`` or ``.jsonl`` (by suffix)."""
+        """Write records of one kind to ``.parquet`` or ``.jsonl`` (by suffix).
+
+        ``kind="completions"`` exports the raw generation table instead (every request, its
+        messages as JSON in `request`, the reply or the error, tokens, cost and attempts)."""
+        import pandas as pd
+
         path = Path(path)
+        if path.suffix not in (".parquet", ".jsonl"):
+            raise ValueError(f"export: unsupported suffix {path.suffix!r} (use .parquet or .jsonl)")
+        rows = self.completion_rows() if kind == COMPLETIONS else list(self.iter(kind))
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet":
-            df = self.frame(kind)
+            df = pd.DataFrame(rows)
             # Nested values (dicts, lists) go to parquet as JSON text: portable and lossless.
             for c in df.columns:
                 if df[c].map(lambda v: isinstance(v, dict | list)).any():
                     df[c] = df[c].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
             df.to_parquet(path, index=False)
-        elif path.suffix == ".jsonl":
-            with path.open("w", encoding="utf-8") as f:
-                for d in self.iter(kind):
-                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
         else:
-            raise ValueError(f"export: unsupported suffix {path.suffix!r} (use .parquet or .jsonl)")
+            with path.open("w", encoding="utf-8") as f:
+                for d in rows:
+                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
         return path
 
     def close(self) -> None:

@@ -1,0 +1,47 @@
+"""``warmbench export``: a run store's records or raw generations as parquet / JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_cmd(
+        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        kind: str | None = typer.Argument(
+            None, help="What to export: a record kind (see the list printed without it) or "
+                       "'completions' (every raw generation with its messages, reply or error)."),
+        output: Path | None = typer.Option(
+            None, "--output", "-o",
+            help="File to write; the suffix chooses the format (.parquet or .jsonl). "
+                 "Default: RUN/exports/KIND.parquet."),
+    ) -> None:
+        """Export what a run's store holds; without KIND, list what there is to export.
+
+        The store is read, never changed: exporting while a run is going on is safe.
+        """
+        from rich.console import Console
+
+        from ..errors import WarmbenchError
+        from ..store import COMPLETIONS, STORE_NAME, RunStore
+
+        if not (run_dir / STORE_NAME).exists():
+            raise WarmbenchError(f"{run_dir}: no {STORE_NAME} here (not a warmbench run directory)")
+        console = Console()
+        with RunStore(run_dir) as store:
+            counts = {COMPLETIONS: store.usage_totals()["completions"]} | store.kinds()
+            if kind is None:
+                for name, n in counts.items():
+                    typer.echo(f"{name}\t{n}")
+                return
+            if kind not in counts:
+                raise WarmbenchError(f"export: unknown kind {kind!r} in {run_dir} "
+                                     f"(known: {', '.join(counts)})")
+            out = output or run_dir / "exports" / f"{kind.replace(':', '_')}.parquet"
+            if out.suffix not in (".parquet", ".jsonl"):
+                raise WarmbenchError(f"--output {out}: use a .parquet or .jsonl file name")
+            store.export(kind, out)
+        console.print(f"{counts[kind]} rows → {out}", soft_wrap=True)
