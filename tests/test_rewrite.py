@@ -6,6 +6,7 @@ Conversations are written here for the tests.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import threading
@@ -108,10 +109,10 @@ def styler(req, params, sample_index):
     return ("Happy to help! " + o) if persona_of(req) == "warm" else o.replace("equals", "=")
 
 
-def setup_run(tmp_path, **rewrite):
+def setup_run(tmp_path, convs=CONVS, **rewrite):
     run = tmp_path / "run"
     (run / "curate").mkdir(parents=True)
-    (run / "curate" / "train.jsonl").write_text("".join(json.dumps(c) + "\n" for c in CONVS))
+    (run / "curate" / "train.jsonl").write_text("".join(json.dumps(c) + "\n" for c in convs))
     cfg = parse_config({"run_dir": str(run), "rewrite": {"model": "scripted:echo", "spot_check": 10,
                                                          **rewrite}})
     return cfg, RunStore(run)
@@ -157,6 +158,59 @@ def test_run_rewrite_outputs_reports_and_spot_check(tmp_path, monkeypatch):
     assert spot.splitlines()[0] == "id,turn,user,original,warm,cold"
     # Same config again: nothing to do.
     assert run_rewrite(cfg, store)["skipped"]
+
+
+def test_spot_check_asked_later_is_written_without_redoing_rewrites(tmp_path, monkeypatch):
+    # A raw U+2028 in a reply: the outputs are read back line by line, and it is no line break.
+    convs = [*CONVS, {"id": "c4", "messages": [{"role": "user", "content": "Two lines?"},
+                                               {"role": "assistant", "content": "One\u2028two."}]}]
+    cfg, store = setup_run(tmp_path, convs, spot_check=0)
+    patch_backend(monkeypatch, styler)
+    run_rewrite(cfg, store)
+    out = store.run_dir / "rewrite"
+    assert not (out / "spot_check.csv").exists()
+
+    def must_not_call(req, params, sample_index):
+        raise AssertionError("rewrites are done: the rewriter must not be asked again")
+
+    patch_backend(monkeypatch, must_not_call)
+    cfg50 = cfg.model_copy(update={"rewrite": cfg.rewrite.model_copy(update={"spot_check": 50})})
+    s = run_rewrite(cfg50, store)
+    assert s["skipped"] and s["spot_check_written"] and s["spot_check"]["shown"] == 5
+    # The same pairs as a run that wrote the spot check straight away (same seeded draw).
+    fresh_cfg, fresh = setup_run(tmp_path / "fresh", convs, spot_check=50)
+    patch_backend(monkeypatch, styler)
+    run_rewrite(fresh_cfg, fresh)
+    spot = (out / "spot_check.csv").read_text()
+    assert spot == (fresh.run_dir / "rewrite" / "spot_check.csv").read_text()
+    assert "Happy to help! 2+2 equals 4." in spot and "2+2 = 4." in spot and "One\u2028two." in spot
+    assert (out / "spot_check.html").exists()
+    # Now up to date; another size is written again, still without rewriting.
+    patch_backend(monkeypatch, must_not_call)
+    again = run_rewrite(cfg50, store)
+    assert again["skipped"] and not again.get("spot_check_written")
+    cfg2 = cfg.model_copy(update={"rewrite": cfg.rewrite.model_copy(update={"spot_check": 2})})
+    assert run_rewrite(cfg2, store)["spot_check"]["shown"] == 2
+    assert len(list(csv.DictReader((out / "spot_check.csv").open()))) == 2
+    (out / "spot_check.html").unlink()  # a deleted file is written again too
+    assert run_rewrite(cfg2, store)["spot_check_written"]
+    assert (out / "spot_check.html").exists()
+
+
+def test_cli_spot_check_after_a_run_without_one(tmp_path):
+    cfg, store = setup_run(tmp_path)
+    store.close()
+    args = ["rewrite", "--run-dir", str(tmp_path / "run"), "--model",
+            "scripted:constant=Sure thing, the answer is right here for you.", "--persona", "warm",
+            "--retries", "0", "--no-progress"]
+    r = CliRunner().invoke(app, [*args, "--spot-check", "0"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "run" / "rewrite" / "spot_check.csv").exists()
+    r = CliRunner().invoke(app, [*args, "--spot-check", "50"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "spot check written" in r.output and "nothing to do" not in r.output
+    assert (tmp_path / "run" / "rewrite" / "spot_check.csv").exists()
+    assert (tmp_path / "run" / "rewrite" / "spot_check.html").exists()
 
 
 def test_failed_rewrites_are_retried_then_left_out_of_every_persona(tmp_path, monkeypatch):

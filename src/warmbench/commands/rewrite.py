@@ -70,6 +70,9 @@ def register(app: typer.Typer) -> None:
         store = RunStore(cfg.run_dir)
         with Progress(progress) as prog:
             summary = run_rewrite(cfg, store, prog, personas=list(persona or []) or None)
-        if summary.get("skipped"):
+        if summary.get("spot_check_written"):
+            typer.echo("rewrite: rewrites already up to date for this configuration; "
+                       "spot check written from them")
+        elif summary.get("skipped"):
             typer.echo("rewrite: outputs already up to date for this configuration (nothing to do)")
         _print_summary(summary)

@@ -75,6 +75,62 @@ def _fingerprint(cfg: ExperimentConfig, path: Path, prompts: dict[str, str]) -> 
                         "prompts": prompts, "request": REQUEST_TEMPLATE})
 
 
+def _read_input(path: Path, limit: int | None) -> list[Conversation]:
+    convs, _ = read_chatlogs(path, keep_system=True)
+    if limit is not None:
+        convs = convs[:limit]
+    if not convs:
+        raise WarmbenchError(f"rewrite: no conversations in {path}")
+    return convs
+
+
+def _spot_check_current(prev: dict[str, Any], n: int, out_dir: Path) -> bool:
+    """True when the last run wrote a spot check of ``n`` pairs and its files are still there."""
+    spot = prev.get("spot_check") or {}
+    return (spot.get("requested") == n and (out_dir / "spot_check.csv").exists()
+            and (out_dir / "spot_check.html").exists())
+
+
+def _write_spot(out_dir: Path, convs: list[Conversation], kept_rewrites: dict[str, dict[Turn, str]],
+                n: int, seed: int) -> dict[str, Any]:
+    """Spot check over every rewritten turn of the kept conversations, in conversation order
+    (the same pairs, hence the same seeded draw, whether built after rewriting or from outputs)."""
+    names = list(kept_rewrites)
+    turns = sorted(set().union(*(r.keys() for r in kept_rewrites.values())))
+    pairs = [{"id": convs[ci].id, "turn": mi, "user": convs[ci].messages[mi - 1].content,
+              "original": convs[ci].messages[mi].content,
+              **{name: kept_rewrites[name][(ci, mi)] for name in names}}
+             for ci, mi in turns]
+    paths = write_spot_check(out_dir, pairs, names, n, seed)
+    return {**{k: str(v) for k, v in paths.items()}, "requested": n, "shown": min(n, len(pairs))}
+
+
+def _rewrites_from_outputs(convs: list[Conversation], files: dict[str, Path]) -> dict[str, dict[Turn, str]]:
+    """Persona -> {(conversation index, message index): rewrite} read back from the SFT files.
+
+    The files hold the kept conversations in input order, so each row is matched to the next
+    input conversation with its id and message count."""
+    out: dict[str, dict[Turn, str]] = {}
+    for name, f in files.items():
+        # split("\n"), not splitlines(): rewrites may hold a raw U+2028 (ensure_ascii=False).
+        rows = [json.loads(line) for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
+        got: dict[Turn, str] = {}
+        ci = 0
+        for row in rows:
+            while ci < len(convs) and (convs[ci].id != row.get("id")
+                                       or len(convs[ci].messages) != len(row.get("messages", []))):
+                ci += 1
+            if ci == len(convs):
+                raise WarmbenchError(f"rewrite: {f} does not match its input (row id "
+                                     f"{row.get('id')!r}); delete it to rewrite again")
+            for mi, m in enumerate(convs[ci].messages):
+                if m.role == "assistant":
+                    got[(ci, mi)] = row["messages"][mi]["content"]
+            ci += 1
+        out[name] = got
+    return out
+
+
 def _rewrite_persona(name: str, prompt: str, convs: list[Conversation], turns: list[Turn],
                      cfg: ExperimentConfig, store: RunStore, backend: Any, params: SamplingParams,
                      progress: Progress | None) -> tuple[dict[Turn, str], dict[str, Any]]:
@@ -141,14 +197,20 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     files = {name: out_dir / f"{name}.jsonl" for name in chosen}
     fp = _fingerprint(cfg, path, prompts)
     prev = store.get_meta(META_SUMMARY) or {}
-    if prev.get("fingerprint") == fp and all(f.exists() for f in files.values()):
+    done = prev.get("fingerprint") == fp and all(f.exists() for f in files.values())
+    if done and (not r.spot_check or _spot_check_current(prev, r.spot_check, out_dir)):
         return {**prev, "skipped": True}
 
-    convs, _ = read_chatlogs(path, keep_system=True)
-    if r.limit is not None:
-        convs = convs[: r.limit]
-    if not convs:
-        raise WarmbenchError(f"rewrite: no conversations in {path}")
+    convs = _read_input(path, r.limit)
+    if done:
+        # The rewrites are up to date but the spot check asked for now is missing or of another
+        # size (spot_check is left out of the fingerprint so that changing it never redoes
+        # rewrites): draw it from the written outputs, without calling the rewriter.
+        kept_rewrites = _rewrites_from_outputs(convs, files)
+        summary = {**prev, "spot_check": _write_spot(out_dir, convs, kept_rewrites, r.spot_check,
+                                                     cfg.seed)}
+        store.set_meta(META_SUMMARY, summary)
+        return {**summary, "skipped": True, "spot_check_written": True}
     # normalise() guarantees alternation, so message mi - 1 is the user turn it answers.
     turns: list[Turn] = [(ci, mi) for ci, c in enumerate(convs)
                          for mi, m in enumerate(c.messages) if m.role == "assistant"]
@@ -197,12 +259,10 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
             "conversations_failed_here")} | {"file": str(files[name])}
 
     if r.spot_check:
-        pairs = [{"id": convs[ci].id, "turn": mi, "user": convs[ci].messages[mi - 1].content,
-                  "original": convs[ci].messages[mi].content,
-                  **{name: results[name][(ci, mi)] for name in prompts}}
-                 for ci, mi in turns if ci not in left_out]
-        paths = write_spot_check(out_dir, pairs, list(prompts), r.spot_check, cfg.seed)
-        summary["spot_check"] = {k: str(v) for k, v in paths.items()}
+        kept_set = set(keep)
+        summary["spot_check"] = _write_spot(
+            out_dir, convs, {name: {t: x for t, x in res.items() if t[0] in kept_set}
+                             for name, res in results.items()}, r.spot_check, cfg.seed)
 
     if not keep:
         raise WarmbenchError(f"rewrite: all {len(convs)} conversations failed a check for some persona "
