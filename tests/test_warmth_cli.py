@@ -34,11 +34,14 @@ def test_score_file(tmp_path, tiny_gpt2):
     r = invoke("warmth", "score", "--input", str(src), "--column", "text", "--model", str(tiny_gpt2),
                "--by", "group", "-o", str(out), "--summary", str(summ))
     assert r.exit_code == 0, r.output
-    assert "scored by" in r.output
+    # A random-weight folder is not GPT-2: the CLI, the per-text file and the summary say so.
+    label = f"{tiny_gpt2} (stand-in for gpt2)"
+    assert "scored by" in r.output and "stand-in for gpt2" in r.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 3 and all(row["metric_model"] == str(tiny_gpt2) for row in rows)
+    assert len(rows) == 3 and all(row["metric_model"] == label for row in rows)
     assert all(isinstance(row["score"], float) and row["n_tokens"] > 0 for row in rows)
     s = pd.read_csv(summ)
+    assert (s.metric_model == label).all()
     assert s.group.tolist() == ["cold", "warm"] and s.n.tolist() == [1, 2]
     warm_mean = (rows[0]["score"] + rows[2]["score"]) / 2
     assert s.loc[s.group == "warm", "mean"].item() == pytest.approx(warm_mean)
@@ -112,7 +115,7 @@ def test_validate_published(tmp_path, tiny_gpt2):
     wins = int((d.score_warm > d.score_original).sum())
     assert s.loc["all", "warm_ranked_warmer"] == wins
     assert s.loc["all", "share"] == pytest.approx(wins / 3)
-    assert (s.metric_model == str(tiny_gpt2)).all()
+    assert (s.metric_model == f"{tiny_gpt2} (stand-in for gpt2)").all()
     (tmp_path / "empty").mkdir()
     with pytest.raises(WarmbenchError, match="expected <model>/original"):
         load_published_pairs(tmp_path / "empty")
@@ -143,4 +146,5 @@ def test_trajectory_cli(tmp_path, tiny_gpt2):
     r = invoke("warmth", "trajectory", str(cfg))
     assert r.exit_code == 0, r.output
     assert "warm: epoch 2 -> w2" in r.output
+    assert "stand-in for gpt2" in r.output  # the table title names the metric model
     assert json.loads((run / "warmth" / "selected.json").read_text()) == {"warm": "w2"}

@@ -146,7 +146,8 @@ def test_summarise_groups():
 
 def test_metric_model_resolution(tmp_path, monkeypatch):
     m = resolve_metric_model(str(tmp_path))
-    assert m.path == str(tmp_path) and not m.stand_in
+    assert m.path == str(tmp_path) and m.stand_in  # a folder is not GPT-2 by default
+    assert m.label == f"{tmp_path} (stand-in for gpt2)"
     monkeypatch.setenv("WARMBENCH_WARMTH_MODEL", str(tmp_path))
     assert resolve_metric_model("auto").path == str(tmp_path)
     monkeypatch.delenv("WARMBENCH_WARMTH_MODEL")
@@ -159,3 +160,29 @@ def test_metric_model_resolution(tmp_path, monkeypatch):
     assert auto.label == "gemma3-270m (offline stand-in for gpt2)"
     monkeypatch.setattr(mm, "gpt2_in_cache", lambda: True)
     assert resolve_metric_model("auto").label == "gpt2"
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m", "EleutherAI/pythia-70m",
+                                  "distilgpt2"])
+def test_every_non_gpt2_model_is_labelled_a_stand_in(name, monkeypatch):
+    from warmbench.warmth import metric_model as mm
+
+    monkeypatch.setattr(mm, "_resolve_embedded", lambda n: f"/models/{n}")
+    m = resolve_metric_model(name)  # named explicitly, still not GPT-2
+    assert m.stand_in and m.label == f"{name} (stand-in for gpt2)"
+
+
+@pytest.mark.parametrize("name", ["gpt2", "openai-community/gpt2", "gpt2-medium",
+                                  "openai-community/gpt2-xl"])
+def test_gpt2_family_is_not_a_stand_in(name):
+    m = resolve_metric_model(name)
+    assert not m.stand_in and m.label == name
+
+
+def test_gpt2_cache_snapshot_folder_is_gpt2(tmp_path):
+    snap = tmp_path / "hub" / "models--openai-community--gpt2" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    assert not resolve_metric_model(str(snap)).stand_in
+    other = tmp_path / "hub" / "models--HuggingFaceTB--SmolLM2-135M" / "snapshots" / "abc"
+    other.mkdir(parents=True)
+    assert resolve_metric_model(str(other)).stand_in

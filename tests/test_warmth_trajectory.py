@@ -99,7 +99,8 @@ def test_trajectory_scripted(tmp_path, tiny_gpt2, monkeypatch):
     assert sorted(zip(t.persona, t.epoch, strict=True)) == [
         ("cold", 0.0), ("cold", 1.0), ("cold", 3.0), ("warm", 0.0), ("warm", 0.5), ("warm", 1.0), ("warm", 2.0)]
     assert (t.n == 4).all() and (t.method == "exact").all()
-    assert (t.metric_model == str(tiny_gpt2)).all() and out["metric_model"] == str(tiny_gpt2)
+    label = f"{tiny_gpt2} (stand-in for gpt2)"  # random weights: never passed off as GPT-2
+    assert (t.metric_model == label).all() and out["metric_model"] == label
     # Epoch 0 is the same original model under both personas.
     base = t[t.epoch == 0].set_index("persona")["mean"]
     assert base["warm"] == base["cold"]
@@ -116,7 +117,9 @@ def test_trajectory_scripted(tmp_path, tiny_gpt2, monkeypatch):
     a = pd.read_parquet(run / "warmth" / "answers.parquet")
     assert len(a) == 4 * 6 and {"score", "metric_model", "text", "epoch"} <= set(a.columns)
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["warmth"]["metric_model"] == str(tiny_gpt2)
+    assert manifest["warmth"]["metric_model"] == label
+    # The plot's title names it too (matplotlib keeps each text as a comment in the SVG).
+    assert "stand-in for gpt2" in (run / "warmth" / "trajectory.svg").read_text()
 
     # Rerun: nothing regenerated or rescored (the scorer must not even be called).
     n_completions = len(store.completion_rows("warmth"))
@@ -205,3 +208,105 @@ def test_trajectory_with_peft_adapters(tmp_path, tiny_llama, tiny_gpt2):
     specs = {r["model"] for r in RunStore(run).completion_rows("warmth")}
     assert specs == {f"hf:{tiny_llama}", f"hf:{tiny_llama}+{entries[0]['path']}",
                      f"hf:{tiny_llama}+{entries[1]['path']}"}
+
+
+def test_persona_rerun_merges_the_selection(tmp_path, tiny_gpt2):
+    """`--persona warm` after a full trace keeps cold's choice, so a later cold arm still runs."""
+    from warmbench.config import ArmConfig
+    from warmbench.evaluate import arm_spec
+    from warmbench.warmth.trajectory import run_trajectory
+
+    run = tmp_path / "run"
+    warm = [{"epoch": e, "path": f"warm-{e:g}", "spec": f"scripted:constant={WARM_REPLY}"} for e in (1, 2)]
+    cold = [{"epoch": e, "path": f"cold-{e:g}", "spec": f"scripted:constant={COLD_REPLY}"} for e in (1, 2)]
+    _write_run(run, {"warm": warm, "cold": cold}, n_prompts=3)
+    store = RunStore(run)
+    run_trajectory(_cfg(run, tiny_gpt2), store)
+    full = pd.read_csv(run / "warmth" / "trajectory.csv")
+    # Warm retrained with another schedule; re-trace only warm, choosing by the plateau rule.
+    (run / "train" / "warm" / "checkpoints.json").write_text(json.dumps(
+        [{"epoch": 3, "path": "warm-3", "spec": f"scripted:constant={WARM_REPLY}!"}]))
+    out = run_trajectory(_cfg(run, tiny_gpt2, selection="plateau"), store, personas=["warm"])
+    expected = {"warm": "warm-3", "cold": "cold-2"}
+    assert json.loads((run / "warmth" / "selected.json").read_text()) == expected
+    assert store.get_meta(META_SELECTED) == expected
+    detail = json.loads((run / "warmth" / "selection.json").read_text())
+    assert detail["cold"]["epoch"] == 2.0 and detail["cold"]["rule"] == "epoch:2"
+    assert detail["warm"]["epoch"] == 3.0 and detail["warm"]["rule"] == "plateau"
+    assert set(out["selected"]) == {"warm", "cold"}
+    assert json.loads((run / "manifest.json").read_text())["warmth"]["selected"]["cold"]["path"] == "cold-2"
+    # The table keeps cold's rows (same metric model) and replaces warm's.
+    t = pd.read_csv(run / "warmth" / "trajectory.csv")
+    pd.testing.assert_frame_equal(t[t.persona == "cold"].reset_index(drop=True),
+                                  full[full.persona == "cold"].reset_index(drop=True))
+    assert t[t.persona == "warm"].epoch.tolist() == [0.0, 3.0]
+    a = pd.read_parquet(run / "warmth" / "answers.parquet")
+    assert set(a.persona) == {"*", "warm", "cold"} and set(a[a.persona == "warm"].epoch) == {3.0}
+    # The cold eval arm resolves its checkpoint after the warm-only rerun.
+    arm = ArmConfig(name="cold", model="hf:base", persona="cold")
+    assert arm_spec(arm, store).text == "hf:base+cold-2"
+
+
+def test_answer_spec_for_backend():
+    from warmbench.warmth.trajectory import answer_spec
+
+    assert answer_spec("hf:smollm2-135m+/r/ck1", None) == "hf:smollm2-135m+/r/ck1"
+    assert answer_spec("hf:smollm2-135m+/r/ck1", "vllm") == "vllm:smollm2-135m+/r/ck1"
+    assert answer_spec("hf:meta-llama/Llama-3.1-8B-Instruct", "vllm") == "vllm:meta-llama/Llama-3.1-8B-Instruct"
+    assert answer_spec("vllm:m+/a", "hf") == "hf:m+/a"
+    # API fine-tunes and scripted models are not local weights: left where they are.
+    assert answer_spec("openai:ft:gpt-4o:org::ck2", "vllm") == "openai:ft:gpt-4o:org::ck2"
+    assert answer_spec("scripted:echo", "vllm") == "scripted:echo"
+
+
+def test_config_backend_and_tolerance_validated(tmp_path):
+    cfg = parse_config({"warmth": {"backend": "vllm", "tolerance": 0.5}})
+    assert cfg.warmth.backend == "vllm" and parse_config({}).warmth.backend is None
+    with pytest.raises(WarmbenchError, match=r"warmth\.tolerance: .*less than 1.*\(got 1\.0\)"):
+        parse_config({"warmth": {"tolerance": 1.0}})
+    with pytest.raises(WarmbenchError, match=r"warmth\.tolerance: .*\(got 2\)"):
+        parse_config({"warmth": {"tolerance": 2}})
+    with pytest.raises(WarmbenchError, match=r"warmth\.backend"):
+        parse_config({"warmth": {"backend": "vlm"}})
+
+
+def test_trajectory_on_vllm_shares_one_engine(tmp_path, tiny_gpt2, monkeypatch):
+    """warmth.backend: vllm serves the base and every checkpoint as vllm:BASE[+ADAPTER], all
+    opened with LoRA enabled and kept open to the end (one engine); vllm is never imported."""
+    import warmbench.warmth.trajectory as tr
+    from warmbench.records import Completion
+
+    events: list[tuple] = []
+
+    class FakeVLLM:
+        def __init__(self, spec, **opts):
+            self.spec = spec
+            events.append(("open", spec.text, opts.get("enable_lora")))
+
+        def generate(self, requests, params, *, sample_index=0, on_result=None):
+            comps = [Completion(text=f"Answer from {self.spec.adapter or 'base'}.") for _ in requests]
+            for i, c in enumerate(comps):
+                if on_result:
+                    on_result(i, c)
+            return comps
+
+        def close(self):
+            events.append(("close", self.spec.text))
+
+    monkeypatch.setattr(tr, "get_backend", lambda spec, **o: FakeVLLM(spec, **o))
+    run = tmp_path / "run"
+    entries = [{"epoch": e, "path": str(run / f"ck{e}"), "spec": f"hf:tiny-base+{run / f'ck{e}'}"}
+               for e in (1, 2)]
+    _write_run(run, {"warm": entries}, n_prompts=2)
+    cfg = parse_config({"run_dir": str(run), "train": {"base_model": "hf:tiny-base"},
+                        "warmth": {"model": str(tiny_gpt2), "bootstrap": 20, "backend": "vllm"}})
+    out = tr.run_trajectory(cfg, RunStore(run))
+    specs = ["vllm:tiny-base", f"vllm:tiny-base+{run / 'ck1'}", f"vllm:tiny-base+{run / 'ck2'}"]
+    assert events[:3] == [("open", s, True) for s in specs]
+    assert sorted(e[1] for e in events[3:]) == sorted(specs) and all(e[0] == "close" for e in events[3:])
+    assert out["selected"]["warm"]["path"] == str(run / "ck2")
+    assert set(pd.read_parquet(run / "warmth" / "answers.parquet").model) == set(specs)
+    # A rerun finds every answer stored and opens no backend (no engine start).
+    events.clear()
+    tr.run_trajectory(cfg, RunStore(run))
+    assert events == []

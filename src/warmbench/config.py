@@ -114,8 +114,13 @@ class WarmthConfig(Section):
     max_tokens: int = Field(300, gt=0, description="Answer length for the validation prompts.")
     temperature: float = Field(0.8, ge=0, description="Sampling temperature for the validation answers.")
     selection: str = Field("epoch:2", description="'epoch:E' or 'plateau' (first within tolerance of the max).")
-    tolerance: float = Field(0.1, ge=0, description="Plateau rule: relative distance from the largest change.")
+    # < 1: a tolerance of 1 or more would accept a checkpoint with no change at all.
+    tolerance: float = Field(0.1, ge=0, lt=1, description="Plateau rule: relative distance from the largest change, in [0, 1).")
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the warmth CIs.")
+    backend: Literal["hf", "vllm"] | None = Field(
+        None, description="Backend that answers the validation prompts: None = train.base_model's own; "
+                          "'vllm' serves the base as vllm:BASE and each checkpoint as vllm:BASE+ADAPTER "
+                          "from one engine.")
 
 
 class DatasetConfig(Section):

@@ -14,7 +14,8 @@ warmth_app = typer.Typer(no_args_is_help=True, help=(
     "metric. Every output names the model that produced the score."))
 
 MODEL_HELP = ("Metric model: 'auto' (gpt2 if in the local HF cache, else the offline stand-in "
-              "gemma3-270m, labelled as such), 'gpt2', an embedded name, a hub id or a folder.")
+              "gemma3-270m), 'gpt2', an embedded name, a hub id or a folder. Any model that is "
+              "not GPT-2 is labelled '(stand-in for gpt2)' in every output.")
 METHOD_HELP = ("'exact' (deterministic log-probability of the text's own tokens) or 'compat' "
                "(the published code's padded, dropout-on, 100-pass value).")
 

@@ -3,7 +3,9 @@
 The study scores warmth with GPT-2 small. No package this project can install offline ships
 GPT-2's weights, so ``auto`` uses ``gpt2`` only when it is already in the local Hugging Face
 cache and otherwise an offline stand-in. Every score this package writes carries the
-``label`` of the model that produced it, so a stand-in's number is never passed off as GPT-2's.
+``label`` of the model that produced it, so a stand-in's number is never passed off as GPT-2's:
+any model that is not GPT-2 — the automatic fallback, an embedded model named explicitly, a hub
+id of another model or a local folder — is labelled ``NAME (stand-in for gpt2)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ GPT2 = "gpt2"
 # Offline stand-ins in order of preference: a base (not chat-tuned) model is closer to what
 # GPT-2 is; SmolLM2-135M-Instruct is the last resort.
 STAND_INS = ("gemma3-270m", "smollm2-135m")
+# The GPT-2 family on the hub, with and without the organisation prefix. Anything else (and any
+# local folder that is not a Hugging Face cache snapshot of one of these) is a stand-in.
+GPT2_IDS = frozenset(f"{org}{size}" for org in ("", "openai-community/")
+                     for size in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"))
+
+
+def is_gpt2(name: str) -> bool:
+    """Is ``name`` GPT-2: a GPT-2 hub id, or a folder inside the HF cache entry of one?
+
+    A folder is judged by where it lives, not by its config: a random-weight model with GPT-2's
+    architecture (the tests', the benchmark's) is not GPT-2.
+    """
+    if name in GPT2_IDS:
+        return True
+    parts = Path(name).expanduser().parts
+    return any(p in {"models--" + i.replace("/", "--") for i in GPT2_IDS} for p in parts)
 
 
 @dataclass(frozen=True)
@@ -28,14 +46,23 @@ class MetricModel:
     requested: str
     name: str  # canonical name: 'gpt2', 'gemma3-270m', a hub id or a folder
     path: str  # what ``from_pretrained`` is given
-    stand_in: bool  # True when 'auto' could not use GPT-2
+    stand_in: bool  # True for every model that is not GPT-2
+    fallback: bool = False  # True when 'auto' fell back because GPT-2 is not cached
 
     @property
     def label(self) -> str:
-        """The name written into every output next to a score."""
-        if self.stand_in:
+        """The name written into every output next to a score (CSV, plot, CLI, manifest)."""
+        if self.fallback:
             return f"{self.name} (offline stand-in for gpt2)"
+        if self.stand_in:
+            return f"{self.name} (stand-in for gpt2)"
         return self.name
+
+
+def metric_model(requested: str, name: str, path: str, *, fallback: bool = False) -> MetricModel:
+    """A MetricModel whose stand-in flag follows from the name (never set by hand)."""
+    return MetricModel(requested, name, path, stand_in=fallback or not is_gpt2(name),
+                       fallback=fallback)
 
 
 def gpt2_in_cache() -> bool:
@@ -72,23 +99,24 @@ def resolve_metric_model(name: str = "auto") -> MetricModel:
         if env:
             return resolve_metric_model(env)
         if gpt2_in_cache():
-            return MetricModel(requested, GPT2, GPT2, stand_in=False)
+            return metric_model(requested, GPT2, GPT2)
         errors = []
         for cand in STAND_INS:
             try:
-                return MetricModel(requested, cand, _resolve_embedded(cand), stand_in=True)
+                return metric_model(requested, cand, _resolve_embedded(cand), fallback=True)
             except Exception as e:  # noqa: BLE001 - try the next stand-in, report all at the end
                 errors.append(f"{cand}: {e}")
         raise WarmbenchError("no warmth metric model available offline (gpt2 not cached; "
                              + "; ".join(errors) + "); pass --model PATH")
+    # Named explicitly, an embedded model is still not GPT-2: labelled a stand-in all the same.
     if name in STAND_INS:
-        return MetricModel(requested, name, _resolve_embedded(name), stand_in=False)
+        return metric_model(requested, name, _resolve_embedded(name))
     if Path(name).expanduser().is_dir():
         p = Path(name).expanduser()
-        return MetricModel(requested, str(p), str(p), stand_in=False)
+        return metric_model(requested, str(p), str(p))
     # A hub id (gpt2, openai-community/gpt2, ...): loaded from the cache or the hub as
     # the environment allows (HF_HUB_OFFLINE=1 keeps it local).
-    return MetricModel(requested, name, name, stand_in=False)
+    return metric_model(requested, name, name)
 
 
 @dataclass

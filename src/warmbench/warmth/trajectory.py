@@ -10,6 +10,14 @@ answers the held-out validation prompts (``RUN/curate/validation.jsonl``); answe
 - ``RUN/warmth/trajectory.png|svg``
 - ``RUN/warmth/selected.json``    {persona: adapter path}; details in ``selection.json``
 - store meta ``layout.META_SELECTED`` (what eval arms with ``persona:`` read)
+
+With ``personas`` given (``--persona X``) only X is re-traced, and its rows and choice are
+merged into what earlier runs wrote: the other personas' selections stay, so a later eval arm
+for another persona still finds its checkpoint.
+
+``warmth.backend`` picks what answers: None = the specs as trained (``hf:BASE+ADAPTER``);
+``vllm`` = the same base and adapters as ``vllm:BASE+ADAPTER``, all kept open until the end so
+the base and every checkpoint share one engine (one model load; adapters as LoRA requests).
 """
 
 from __future__ import annotations
@@ -22,12 +30,13 @@ import numpy as np
 import pandas as pd
 
 from ..backends import get_backend, parse_spec
+from ..backends.spec import ModelSpec
 from ..errors import InputError, WarmbenchError
 from ..generation import cached_generate
 from ..layout import META_SELECTED, run_path
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
-from ..store import RunStore
+from ..store import RunStore, completion_key
 from .metric_model import MetricModel, load_metric_model, resolve_metric_model
 from .selection import select_checkpoint
 from .sociot import DEFAULT_REPEATS, prepare, score_texts
@@ -138,6 +147,108 @@ def _num(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
 
 
+def answer_spec(spec: str, backend: str | None) -> str:
+    """The spec that answers for a model under ``warmth.backend``.
+
+    None keeps the spec. 'hf'/'vllm' re-serve a local base (and its adapter) with that
+    backend: ``hf:B+A`` -> ``vllm:B+A``. API fine-tunes and scripted models are not local
+    weights, so they stay where they are.
+    """
+    if backend is None:
+        return spec
+    ms = parse_spec(spec)
+    if ms.backend not in ("hf", "vllm"):
+        return spec
+    return ModelSpec(backend, ms.model, ms.adapter).text
+
+
+def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, float, str]]:
+    """(persona, epoch, answering spec): the original model once as epoch 0 ('*', shared by
+    every persona), then each checkpoint."""
+    b = cfg.warmth.backend
+    models = [("*", 0.0, answer_spec(cfg.train.base_model, b))]
+    models += [(p, c["epoch"], answer_spec(c["spec"], b)) for p, cs in ckpts.items() for c in cs]
+    return models
+
+
+class _CacheOnly:
+    """Stands in for a model whose answers are all stored, so a rerun loads no model (and
+    starts no vLLM engine)."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+
+    def generate(self, requests, params, *, sample_index=0, on_result=None):  # noqa: ANN001
+        raise AssertionError("cache-only backend asked to generate")
+
+    def close(self) -> None:
+        pass
+
+
+def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prompts: list[dict],
+                     params: SamplingParams, progress=None, **backend_options: Any) -> list[dict]:
+    """One row per successful answer of every (persona, epoch, spec) to every prompt."""
+    requests = [ChatRequest.from_user(p["prompt"], tag=f"warmth:{p['id']}") for p in prompts]
+    parsed = [parse_spec(spec) for _, _, spec in models]
+    # A vLLM engine started for the base without LoRA could not serve the adapters after it;
+    # start it with LoRA when any checkpoint is an adapter on vLLM.
+    vllm_lora = any(ms.backend == "vllm" and ms.adapter for ms in parsed)
+    held = []  # vLLM backends stay open until the end: closing the last user stops the engine
+    rows = []
+    try:
+        for (persona, epoch, spec), ms in zip(models, parsed, strict=True):
+            keys = [completion_key(ms.identity(), r, params) for r in requests]
+            if len(store.done_keys(keys)) == len(set(keys)):
+                backend = _CacheOnly(ms)
+            else:
+                opts = dict(backend_options)
+                if ms.backend == "vllm" and vllm_lora:
+                    opts.setdefault("enable_lora", True)
+                backend = get_backend(ms, **opts)
+            try:
+                comps = cached_generate(store, backend, requests, params, kind="warmth",
+                                        progress=progress,
+                                        description=f"warmth answers · {persona} epoch {epoch:g}")
+            finally:
+                if ms.backend == "vllm" and not isinstance(backend, _CacheOnly):
+                    held.append(backend)
+                else:
+                    backend.close()
+            for p, c in zip(prompts, comps, strict=True):
+                if c.ok:
+                    rows.append({"persona": persona, "epoch": epoch, "model": spec,
+                                 "prompt_id": p["id"], "query_type": p["query_type"], "text": c.text})
+    finally:
+        for b in held:
+            b.close()
+    return rows
+
+
+def _merge_previous(new: pd.DataFrame, old_path: Path, personas: set[str], metric_label: str,
+                    method: str) -> pd.DataFrame:
+    """``new`` plus the rows of other personas from an earlier run's table, if that table was
+    scored by the same metric model and method (mixing models' numbers would mislead)."""
+    if not old_path.exists():
+        return new
+    old = pd.read_parquet(old_path) if old_path.suffix == ".parquet" else pd.read_csv(old_path)
+    if old.empty or "persona" not in old.columns:
+        return new
+    same = (old.get("metric_model") == metric_label) & (old.get("method") == method)
+    keep = old[same & ~old.persona.isin(personas | {"*"})]
+    if keep.empty:
+        return new
+    return pd.concat([keep, new], ignore_index=True).sort_values(
+        ["persona", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | None = None,
                    **backend_options: Any) -> dict[str, Any]:
     """Answer, score, table, plot and choose a checkpoint per persona (idempotent)."""
@@ -146,24 +257,8 @@ def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | No
     prompts = load_validation(run_dir / "curate" / "validation.jsonl", w.n_prompts, cfg.seed)
     ckpts = load_checkpoints(run_dir, personas, cfg.train.base_model)
     params = SamplingParams(temperature=w.temperature, max_tokens=w.max_tokens, seed=cfg.seed)
-    requests = [ChatRequest.from_user(p["prompt"], tag=f"warmth:{p['id']}") for p in prompts]
-
-    # Epoch 0 (the original model) once, shared by every persona.
-    models: list[tuple[str, float, str]] = [("*", 0.0, cfg.train.base_model)]
-    models += [(p, c["epoch"], c["spec"]) for p, cs in ckpts.items() for c in cs]
-    rows = []
-    for persona, epoch, spec in models:
-        backend = get_backend(spec, **backend_options)
-        try:
-            comps = cached_generate(store, backend, requests, params, kind="warmth",
-                                    progress=progress,
-                                    description=f"warmth answers · {persona} epoch {epoch:g}")
-        finally:
-            backend.close()
-        for p, c in zip(prompts, comps, strict=True):
-            if c.ok:
-                rows.append({"persona": persona, "epoch": epoch, "model": spec, "prompt_id": p["id"],
-                             "query_type": p["query_type"], "text": c.text})
+    models = trajectory_models(cfg, ckpts)
+    rows = generate_answers(store, models, prompts, params, progress, **backend_options)
     if not rows:
         raise WarmbenchError("no validation answers could be generated; see the store's errors")
     answers = pd.DataFrame(rows)
@@ -179,8 +274,14 @@ def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | No
     table = summarise(table_src, ["persona", "epoch"], n_boot=w.bootstrap, seed=cfg.seed)
     table["metric_model"], table["method"] = metric.label, w.method
     table = table[TRAJECTORY_COLUMNS]
-    answers.to_parquet(run_path(run_dir, "warmth", "answers.parquet"), index=False)
-    table.to_csv(run_path(run_dir, "warmth", "trajectory.csv"), index=False)
+    answers_path = run_path(run_dir, "warmth", "answers.parquet")
+    table_path = run_path(run_dir, "warmth", "trajectory.csv")
+    partial = personas is not None
+    if partial:  # --persona X: the other personas' earlier rows stay in the outputs
+        answers = _merge_previous(answers, answers_path, set(ckpts), metric.label, w.method)
+        table = _merge_previous(table, table_path, set(ckpts), metric.label, w.method)
+    answers.to_parquet(answers_path, index=False)
+    table.to_csv(table_path, index=False)
     plot_trajectory(table, run_dir / "warmth" / "trajectory")
 
     choices = {}
@@ -188,13 +289,21 @@ def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | No
         means = {float(r.epoch): float(r.mean) for r in table[table.persona == persona].itertuples()}
         choices[persona] = select_checkpoint(persona, cs, means, w.selection, w.tolerance)
     selected = {p: c.path for p, c in choices.items()}
+    detail = {p: c.as_dict() for p, c in choices.items()}
+    if partial:
+        # Merge, never replace: `--persona warm` must not drop the cold arm's checkpoint.
+        prev_selected = {**_read_json(run_dir / "warmth" / "selected.json"),
+                         **(store.get_meta(META_SELECTED) or {})}
+        selected = {**{p: v for p, v in prev_selected.items() if p not in selected}, **selected}
+        prev_detail = _read_json(run_dir / "warmth" / "selection.json")
+        detail = {**{p: v for p, v in prev_detail.items() if p not in detail}, **detail}
     store.set_meta(META_SELECTED, selected)
     _write_json(run_path(run_dir, "warmth", "selected.json"), selected)
-    detail = {p: c.as_dict() for p, c in choices.items()}
     _write_json(run_path(run_dir, "warmth", "selection.json"), detail)
     summary = {"metric_model": metric.label, "method": w.method, "n_prompts": len(prompts),
                "selection": w.selection, "selected": detail,
-               "notes": [c.note for c in choices.values() if c.note and "nearest" in c.note]}
+               "notes": [v["note"] for v in detail.values()
+                         if isinstance(v, dict) and v.get("note") and "nearest" in v["note"]]}
     update_manifest(run_dir, warmth=summary)
     if progress is not None:
         for c in choices.values():
