@@ -213,6 +213,39 @@ def test_cli_spot_check_after_a_run_without_one(tmp_path):
     assert (tmp_path / "run" / "rewrite" / "spot_check.html").exists()
 
 
+def test_empty_api_rewrite_is_counted_empty_and_retried(tmp_path, monkeypatch):
+    """An API rewriter answering with empty content: the backend retries within its budget, then
+    hands back the empty answer, which the rewrite's ``empty`` check classifies and retries with
+    a new seed (not an ``error``)."""
+    from warmbench.fakeserver import FakeOpenAIServer
+
+    def reply(body):
+        o = re.search(r"<original_response>\n(.*)\n</original_response>",
+                      body["messages"][1]["content"], re.S).group(1)
+        if o.startswith("Blue") and body.get("seed") == 0:
+            return ""  # empty for the first sample of this turn, whatever the backend retries
+        return o
+
+    import warmbench.rewrite.run as rr
+
+    def fast(spec, **opts):  # short backoff so the backend's own retries take no time
+        return get_backend(spec, **opts, max_retries=1, backoff_base=0.01, backoff_max=0.02,
+                           env_file=None)
+
+    monkeypatch.setattr(rr, "get_backend", fast)
+    with FakeOpenAIServer(reply=reply) as srv:
+        cfg, store = setup_run(tmp_path, model=f"openai:{srv.base_url}#fake-model", retries=1)
+        cfg = cfg.model_copy(update={"seed": 0})
+        s = run_rewrite(cfg, store, personas=["warm"])
+    assert s["kept"] == 3 and s["left_out"] == 0
+    rep = json.loads((store.run_dir / "rewrite" / "warm_report.json").read_text())
+    assert rep["failures_by_check"]["empty"]["count"] == 1
+    assert rep["failures_by_check"]["error"]["count"] == 0
+    assert rep["retried_turns"] == 1 and rep["attempts"] == 5
+    assert read_jsonl(store.run_dir / "rewrite" / "warm.jsonl")[2]["messages"][1]["content"] == \
+        "Blue is a colour."
+
+
 def test_failed_rewrites_are_retried_then_left_out_of_every_persona(tmp_path, monkeypatch):
     def flaky(req, params, sample_index):
         o = original_of(req)

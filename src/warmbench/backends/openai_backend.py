@@ -9,7 +9,9 @@ the whole backend. Each request is retried with exponential backoff and jitter o
 5xx, timeouts, dropped connections, malformed bodies and empty content; a ``Retry-After`` (or
 ``retry-after-ms``) header sets the wait instead. 401/403/404 stop the batch at once (every
 further request would fail the same way). A request that still fails after the budget comes
-back as ``Completion(error=...)`` and is never mistaken for an answer. ``on_result`` is called
+back as ``Completion(error=...)`` and is never mistaken for an answer. Content still empty
+after the budget is the model's answer, not a failure: it comes back as a completion with
+empty text and its finish_reason, for the caller's own checks (rewrite: ``empty``). ``on_result`` is called
 from the calling thread as each request finishes.
 
 The API key is never logged and error messages carry no headers (see ``warmbench.secrets``).
@@ -91,7 +93,14 @@ def uses_max_completion_tokens(model: str) -> bool:
 
 
 class _EmptyContent(Exception):
-    """The API answered 200 with no text: retried, then stored as a failure."""
+    """The API answered 200 with no text: retried (a transient glitch of some servers); when
+    the budget is spent, the empty answer itself is returned as a normal completion (see
+    ``_complete``), so callers that check for emptiness (the rewrite's ``empty`` check) see it
+    and classify or retry it themselves instead of mistaking it for a transport failure."""
+
+    def __init__(self, message: str, completion: Completion):
+        super().__init__(message)
+        self.completion = completion
 
 
 class _Malformed(Exception):
@@ -110,6 +119,7 @@ class UsageStats:
     retries: int = 0
     succeeded: int = 0
     failed: int = 0
+    empty: int = 0  # of ``succeeded``: answers still empty after every retry
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -339,6 +349,13 @@ class OpenAIBackend:
             return c
         except asyncio.CancelledError:
             raise
+        except _EmptyContent as exc:
+            # Still empty after the whole budget: that is what the model answered. Returned as
+            # an answer with empty text (finish_reason kept), never an error, so an empty
+            # rewrite is counted as "empty" by the rewrite checks and retried with a new seed.
+            self.stats.succeeded += 1
+            self.stats.empty += 1
+            return exc.completion
         except Exception as exc:
             self.stats.failed += 1
             attempts = retrying.statistics.get("attempt_number", 1)
@@ -400,7 +417,9 @@ class OpenAIBackend:
             raise _Malformed(f"content is {type(text).__name__}, not text")
         if not text.strip() and getattr(choices[0], "finish_reason", None) == "content_filter":
             raise _Filtered("content withheld by the API's content filter")
+        completion = Completion(text=text, finish_reason=getattr(choices[0], "finish_reason", None),
+                                usage=Usage(prompt_tokens=pt, completion_tokens=ct, cost_usd=cost))
         if not text.strip():
-            raise _EmptyContent(f"empty content (finish_reason={choices[0].finish_reason!r})")
-        return Completion(text=text, finish_reason=getattr(choices[0], "finish_reason", None),
-                          usage=Usage(prompt_tokens=pt, completion_tokens=ct, cost_usd=cost))
+            raise _EmptyContent(f"empty content (finish_reason={completion.finish_reason!r})",
+                                completion)
+        return completion
