@@ -68,7 +68,9 @@ class FakeFineTuning:
             return _err(400, f"unsupported purpose {purpose!r}", "purpose")
         filename, blob = fields["file"]
         n = 0
-        for i, line in enumerate(blob.decode("utf-8").splitlines(), 1):
+        # split("\n"), not splitlines(): JSON text may hold a raw U+2028 (json.dumps with
+        # ensure_ascii=False leaves it), which splitlines() would treat as a line break.
+        for i, line in enumerate(blob.decode("utf-8").split("\n"), 1):
             if not line.strip():
                 continue
             try:
