@@ -50,7 +50,7 @@ class CurateConfig(Section):
     max_turns: int = Field(20, gt=0, description="Truncate conversations to this many messages.")
     nsfw_filter: Literal["auto", "detoxify", "profanity", "none"] = Field(
         "auto", description="auto = Detoxify when its checkpoint is cached, else alt-profanity-check.")
-    nsfw_threshold: float = Field(0.5, ge=0, le=1, description="Drop a conversation scoring above this (study: not published).")
+    nsfw_threshold: float = Field(0.5, ge=0, le=1, description="Drop a conversation scoring at or above this (score >= threshold; study: not published).")
     max_chars: int = Field(2000, gt=0, description="Characters of each message the NSFW model sees.")
     rules: str | None = Field(None, description="YAML file replacing the study's query-type rules.")
     max_reply_chars: int | None = Field(None, gt=0, description="Leave out conversations with a longer "

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         max_read: int = typer.Option(None, "--max-read", help="Read at most this many conversations from the source."),
         max_turns: int = typer.Option(None, "--max-turns", help="Truncate conversations to this many messages (study: 20)."),
         nsfw_filter: str = typer.Option(None, "--filter", help="NSFW filter: auto, detoxify, profanity or none."),
-        threshold: float = typer.Option(None, "--threshold", help="NSFW score threshold (default 0.5)."),
+        threshold: float = typer.Option(None, "--threshold", help="NSFW score threshold: a conversation scoring at or above it (>=) is dropped (default 0.5)."),
         rules: Path = typer.Option(None, "--rules", help="YAML file replacing the study's query-type rules."),
         max_reply_chars: int = typer.Option(None, "--max-reply-chars", help="Leave out conversations with a longer assistant reply (quick runs with a small rewriter)."),
         max_message_chars: int = typer.Option(None, "--max-message-chars", help="Leave out conversations with any longer message, user or assistant (quick CPU runs)."),

@@ -9,8 +9,10 @@ reached by gradient accumulation. An "epoch E" checkpoint here is the adapter af
     step(E)           = ceil(E * steps_per_epoch)                 # rounding documented: up
     max_steps         = ceil(epochs * steps_per_epoch)            # = step(epochs), as Trainer does
 
-Rounding up means a checkpoint never sees less data than its label says; for the study's
-1,617 conversations (101 steps/epoch at batch 16) epoch 0.5 is step 51 (50.5 steps' worth).
+Rounding up means a checkpoint never sees less data than its label says. For the study's
+1,617 conversations at effective batch 16 there are 102 steps/epoch (1,617 / 16 = 101.06: the
+101 full steps plus a last, partial one; e.g. micro-batch 4, accumulation 4: 405 batches ->
+102 steps), so epoch 0.5 is step 51 and epoch 2 step 204 (tests/test_train_schedule.py).
 When the data set is so small that two labels fall on the same step, both folders hold the
 same weights and the metadata says so.
 """
