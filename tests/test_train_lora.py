@@ -216,3 +216,96 @@ def test_shipped_accelerate_configs_load_with_accelerate():
     assert res.exit_code == 0 and res.output.strip() == str(accelerate_config("deepspeed_zero3"))
     with pytest.raises(WarmbenchError, match="unknown accelerate config"):
         accelerate_config("fsdp")
+
+
+def test_target_modules_override_reaches_the_peft_config(tmp_path, tiny_llama):
+    """train.target_modules replaces the per-architecture choice in the adapter PEFT writes."""
+    from warmbench.train.run import train_persona
+
+    data = write_chats(tmp_path / "chats.jsonl", "warm", n=4)
+    cfg = make_cfg(tmp_path / "run", tiny_llama, epochs=1, checkpoint_epochs=[1],
+                   target_modules=["q_proj", "v_proj"])
+    res = train_persona(cfg, tmp_path / "run", "warm", data)
+    assert res["status"] == "trained"
+    ckpt = tmp_path / "run" / "train" / "warm" / "checkpoint-epoch-1"
+    adapter = json.loads((ckpt / "adapter_config.json").read_text())
+    assert set(adapter["target_modules"]) == {"q_proj", "v_proj"}
+    meta = json.loads((ckpt / "warmbench_checkpoint.json").read_text())
+    assert meta["target_modules"] == ["q_proj", "v_proj"]
+    from safetensors.torch import load_file
+
+    names = load_file(ckpt / "adapter_model.safetensors").keys()
+    assert names and all(".q_proj." in k or ".v_proj." in k for k in names)
+
+
+def test_stale_trainer_folder_is_gone_before_any_rank_passes_the_barrier(tmp_path, tiny_llama,
+                                                                         monkeypatch):
+    """Leftover Trainer checkpoints without a state file are deleted by rank 0 only, and every
+    rank then waits at a barrier, so none can resume from the stale checkpoint."""
+    import shutil
+
+    import warmbench.train.run as tr
+    from warmbench.train.lora import latest_trainer_checkpoint
+
+    data = write_chats(tmp_path / "chats.jsonl", "warm", n=4)
+    cfg = make_cfg(tmp_path / "run", tiny_llama)
+    out = tmp_path / "run" / "train" / "warm"
+    events: list[tuple[str, object]] = []
+
+    def stale() -> None:
+        (out / "trainer" / "checkpoint-5").mkdir(parents=True, exist_ok=True)
+        (out / "trainer" / "checkpoint-5" / "trainer_state.json").write_text("{}")
+
+    def fake_train_lora(job, base, tok, progress=None, **kw):
+        events.append(("resume_from", latest_trainer_checkpoint(job.out_dir)))
+        return {"schedule": {"max_steps": 1}, "global_step": 0}  # "stopped": no export
+
+    def rank0_deletes_meanwhile() -> None:
+        # What the barrier means for rank 1: by the time it returns, rank 0 has deleted.
+        events.append(("barrier", (out / "trainer").exists()))
+        if not tr._is_main():
+            shutil.rmtree(out / "trainer")
+
+    monkeypatch.setattr(tr, "train_lora", fake_train_lora)
+    monkeypatch.setattr(tr, "_wait_for_everyone", rank0_deletes_meanwhile)
+    # Rank 0 (single process): deletes, then the barrier, then looks for a checkpoint.
+    stale()
+    assert tr.train_persona(cfg, tmp_path / "run", "warm", data)["status"] == "stopped"
+    assert events == [("barrier", False), ("resume_from", None)]
+    # Rank 1 of 2: deletes nothing itself, but reaches the barrier too before resuming.
+    (out / "train_state.json").unlink()  # rank 0 wrote "running": back to leftovers only
+    stale()
+    events.clear()
+    monkeypatch.setenv("RANK", "1")
+    assert tr.train_persona(cfg, tmp_path / "run", "warm", data)["status"] == "stopped"
+    assert events == [("barrier", True), ("resume_from", None)]
+
+
+def test_wait_for_everyone_single_process_and_process_group(tmp_path, monkeypatch):
+    import accelerate
+    import torch.distributed as dist
+
+    from warmbench.train.run import _wait_for_everyone
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _wait_for_everyone()  # alone: nothing to wait for, nothing set up
+    assert not dist.is_initialized()
+    # Launched with several processes but no process group yet: accelerate's PartialState.
+    calls = []
+
+    class FakeState:
+        def wait_for_everyone(self):
+            calls.append("accelerate")
+
+    monkeypatch.setattr(accelerate, "PartialState", FakeState)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    _wait_for_everyone()
+    assert calls == ["accelerate"]
+    # A process group already up: torch.distributed's barrier (gloo, one process here).
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        _wait_for_everyone()
+    finally:
+        dist.destroy_process_group()
+    assert calls == ["accelerate"]

@@ -60,6 +60,26 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _wait_for_everyone() -> None:
+    """Barrier across the training processes (``accelerate launch`` / torchrun); a no-op alone.
+
+    Uses the process group when it is already up, else accelerate's ``PartialState``, which
+    sets it up from the launcher's environment exactly as the Trainer would a moment later
+    (same shared state). A single process never imports either."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch comes with the ml extra
+        dist = None
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
 def _read_state(out_dir: Path) -> dict[str, Any] | None:
     p = out_dir / STATE
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
@@ -112,6 +132,11 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
     if state is None and out_dir.exists() and _is_main():
         # Leftovers without a state file cannot be trusted for resuming.
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    # Every rank waits here (unconditionally, or ranks would deadlock): the others look for a
+    # Trainer checkpoint to resume from (train_lora), and must not find, and resume from, the
+    # stale one rank 0 is deleting; ranks that resumed differently would hang in the first
+    # collective. Every rank has read the state file above, before rank 0 rewrites it below.
+    _wait_for_everyone()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     base_path = resolve_base(t.base_model)
