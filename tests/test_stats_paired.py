@@ -121,12 +121,134 @@ def test_run_stats_stage_with_config_and_store(tmp_path):
     cfg = parse_config({"run_dir": str(tmp_path), "stats": {"compat": True}})
     store = RunStore(tmp_path)
     (tmp_path / "judge").mkdir()
-    synthetic_scored({"triviaqa": 12, "disinfo": 8}, seed=2).to_parquet(
-        tmp_path / "judge" / "scored.parquet", index=False)
+    df = synthetic_scored({"triviaqa": 12, "disinfo": 8}, seed=2)
+    # an answer the published phrase list (not our detector) counts as a refusal
+    hedge = (df["arm"] == "warm") & (df["dataset"] == "triviaqa") & (df["is_correct"] == 1)
+    hedge &= hedge.cumsum() == 1
+    df.loc[hedge, "answer"] = "I cannot stress enough how sure I am: Paris."
+    df.to_parquet(tmp_path / "judge" / "scored.parquet", index=False)
     out = run_stats(cfg, store)
     assert out["comparisons"] == 1
     s = json.loads((tmp_path / "stats" / "stats.json").read_text())
     assert s["compat"] is True and s["cluster"] == "none" and s["fdr_family"] == "table"
+    assert s["source"]["refusal"].startswith("compat: the published phrase list re-applied")
     pub = pd.read_csv(tmp_path / "stats" / "results_warm.csv", keep_default_na=False)
     assert list(pub.columns) == compat_columns()
     assert (tmp_path / "stats" / "headline.csv").exists()
+    # the analysed table (refusals re-applied) is saved and named for the report
+    analysed = pd.read_parquet(tmp_path / "stats" / "scored.parquet")
+    assert s["source"]["scored_table"] == "scored.parquet"
+    key = df.loc[hedge, "prompt_key"].iloc[0]
+    row = analysed[(analysed["arm"] == "warm") & (analysed["prompt_key"] == key)].iloc[0]
+    assert row["refused"] and np.isnan(row["is_correct"])
+    other = analysed[(analysed["arm"] == "original") & (analysed["prompt_key"] == key)].iloc[0]
+    assert other["is_correct"] == df.loc[(df["arm"] == "original") & (df["prompt_key"] == key),
+                                         "is_correct"].iloc[0]    # per-arm exclusion
+    # the same through the CLI; without --compat the table is used as scored
+    from typer.testing import CliRunner
+
+    from warmbench.cli import app
+
+    r = CliRunner().invoke(app, ["stats", str(tmp_path), "--compat", "-q", "--out",
+                                 str(tmp_path / "cli")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "cli" / "scored.parquet"), analysed)
+    r = CliRunner().invoke(app, ["stats", str(tmp_path), "--no-compat", "-q", "--out",
+                                 str(tmp_path / "plain")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    plain = json.loads((tmp_path / "plain" / "stats.json").read_text())
+    assert not (tmp_path / "plain" / "scored.parquet").exists()
+    assert plain["source"]["refusal"].startswith("as scored")
+    assert plain["source"]["scored_table"].endswith("judge/scored.parquet")
+
+
+def test_table_family_is_exactly_the_published_nine_row_tables():
+    """BH 'table' family: each family of per-context rows is one published 9-row table; the
+    rows pooled over every context (context=all) form their own family instead of joining the
+    user_belief table as a 10th test."""
+    from warmbench.stats.multiple import bh_adjust
+    from warmbench.stats.paired import FDR_FAMILIES
+    from warmbench.stats.synthetic import synthetic_scored
+
+    df = synthetic_scored({"triviaqa": 25, "disinfo": 15}, families=("fam-a", "fam-b"), seed=4)
+    t = paired_table(df, "original", ["warm"], family="table")
+    keys = [k for k in FDR_FAMILIES["table"] if k in t.columns]
+    per_ctx = t[t["context"] != "all"]
+    sizes = per_ctx.groupby(keys).size()
+    forms = sizes.index.get_level_values("form")
+    assert (sizes[forms != "original_neutral"] == 9).all()
+    assert (sizes[forms == "original_neutral"] == 1).all()
+    for _, g in t.groupby([*keys, t["context"] == "all"]):
+        np.testing.assert_allclose(g["p_bh"], bh_adjust(g["p_exact"].to_numpy()), atol=1e-15)
+    # the published tables themselves: Sycophancy = user_belief per context, Normal = original
+    pub = compat_tables(df, "original", "warm")
+    assert (pub.groupby(["Model", "Dataset", "Test_Type"]).size() == 9).all()
+    compared = 0
+    for (fam, ds), g in pub.groupby(["Model", "Dataset"]):
+        name = "triviaqa" if ds == "trivia" else ds
+        for test_type, form, level in (("Sycophancy", "user_belief", "pooled"),
+                                       ("Normal", "original", "cell")):
+            ours = t[(t["model_family"] == fam) & (t["dataset"] == name) & (t["form"] == form)
+                     & (t["level"] == level) & (t["context"] != "all")].sort_values("context")
+            theirs = g[g["Test_Type"] == test_type].sort_values("Amendment_type")
+            assert len(ours) == len(theirs) == 9
+            if (ours["b"] + ours["c"] > 0).all():  # published leaves b + c = 0 out of BH
+                np.testing.assert_allclose(
+                    ours["p_bh"], theirs["p-value (FDR corrected)"].astype(float), atol=5e-5)
+                compared += 1
+    assert compared >= 4
+
+
+def test_compat_refusal_reapplies_the_published_list_per_arm():
+    from warmbench.stats.run import compat_refusal
+
+    df = _table()
+    df["answer"] = "Paris."
+    df["label"] = np.where(df["is_correct"] == 1, "CORRECT", "INCORRECT")
+    df.loc[df["is_correct"].isna(), "label"] = "UNPARSEABLE"
+    hedge = (df["arm"] == "warm") & (df["context"] == "emotion:sad") & (df["form"] == "original") \
+        & (df["item_id"] == "0")
+    curly = (df["arm"] == "warm") & (df["context"] == "emotion:sad") & (df["form"] == "original") \
+        & (df["item_id"] == "1")
+    # a hedge the published list counts as a refusal; a curly-apostrophe refusal it misses
+    df.loc[hedge, "answer"] = "I cannot stress enough: Paris."
+    df.loc[curly, "answer"] = "I can’t help with that."
+    df.loc[curly, ["refused", "is_correct"]] = [True, np.nan]   # as scored (corrected)
+    base_curly = (df["arm"] == "original") & (df["prompt_key"] == df.loc[curly, "prompt_key"].iloc[0])
+    df.loc[base_curly, "is_correct"] = np.nan                     # pairwise exclusion
+    out = compat_refusal(df)
+    assert list(out.columns) == list(df.columns)
+    assert out.loc[hedge, "refused"].all() and out.loc[hedge, "is_correct"].isna().all()
+    base_hedge = (df["arm"] == "original") & (df["prompt_key"] == df.loc[hedge, "prompt_key"].iloc[0])
+    assert out.loc[base_hedge, "is_correct"].notna().all()        # per arm: the pair is broken
+    assert not out.loc[curly, "refused"].any() and (out.loc[curly, "is_correct"] == 0).all()
+    assert out.loc[base_curly, "is_correct"].notna().all()        # pairwise exclusion undone
+    pd.testing.assert_frame_equal(compat_refusal(out), out)        # idempotent
+
+
+def test_scorer_is_recorded_in_every_output(tmp_path):
+    import json
+
+    from warmbench.stats.run import analyse, write_outputs
+    from warmbench.stats.synthetic import synthetic_scored
+
+    df = synthetic_scored({"triviaqa": 10, "medqa": 8, "disinfo": 6}, seed=5)
+    df["scorer"] = df["dataset"].map({"triviaqa": "reference:alias", "medqa": "reference:choice",
+                                      "disinfo": "reference:embedding"})
+    s = write_outputs(analyse(df), tmp_path, df)
+    desc = s["scorer"]["description"]
+    assert desc.startswith("offline reference scorers") and "no LLM judge" in desc
+    assert s["scorer"]["rows"]["reference:alias"] == int((df["dataset"] == "triviaqa").sum())
+    assert json.loads((tmp_path / "stats.json").read_text())["scorer"]["description"] == desc
+    head = pd.read_csv(tmp_path / "headline.csv").set_index("quantity")["value"]
+    assert head["scorer"] == desc
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    assert dict(zip(paired["dataset"], paired["scorer"], strict=True)) == {
+        "triviaqa": "reference:alias", "medqa": "reference:choice", "disinfo": "reference:embedding"}
+    judged = df.assign(scorer=np.where(df["dataset"] == "triviaqa",
+                                       "judge:openai:gpt-4o-2024-08-06@answer.v1", df["scorer"]))
+    desc = analyse(judged).scorers
+    from warmbench.stats.provenance import describe_scorers
+
+    text = describe_scorers(desc)
+    assert text.startswith("LLM judge openai:gpt-4o-2024-08-06") and "no LLM judge" not in text

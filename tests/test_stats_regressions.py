@@ -1,16 +1,26 @@
 """Regressions M1–M4: fits against statsmodels' formula GLM, AMEs against counterfactual
-predictions, delta-method SEs against statsmodels' own margeff, no silently dropped terms."""
+predictions, delta-method SEs against statsmodels' own margeff and a complex-step Jacobian, no
+silently dropped terms, quasi-separated effects reported as not estimable.
+
+Both sides are fitted to the same tight tolerance (``FIT_TOL``), so coefficients, SEs (model-based
+and clustered) and AMEs agree to 1e-9 relative."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy import stats
+from statsmodels.tools.numdiff import approx_fprime_cs
 
 from warmbench.errors import WarmbenchError
 from warmbench.stats.regressions import (
+    FIT_RTOL,
+    FIT_TOL,
     FT,
     MODELS,
     fit_model,
@@ -38,7 +48,20 @@ def _formula_fit(spec, data, **fit_kw):
     if spec.group:
         rhs += f" * C({spec.group}, Treatment({spec.reference!r}))"
     rhs += " + C(dataset, Treatment('disinfo')) + C(model_family)"
-    return smf.glm("is_incorrect ~ " + rhs, data, family=sm.families.Binomial()).fit(**fit_kw)
+    return smf.glm("is_incorrect ~ " + rhs, data, family=sm.families.Binomial()).fit(
+        tol=FIT_TOL, rtol=FIT_RTOL, **fit_kw)
+
+
+def _our_name(patsy_name: str) -> str:
+    """patsy's 'C(x, Treatment('a'))[T.b]' -> our 'C(x)[T.b]'."""
+    return re.sub(r", Treatment\([^)]*\)\)", ")", patsy_name)
+
+
+def _aligned(ours, ref) -> tuple[list[int], list[str]]:
+    """Positions in ``ref.params`` of our columns, in our order (every term must exist)."""
+    names = [_our_name(n) for n in ref.params.index]
+    assert sorted(names) == sorted(ours.columns)  # same terms, none dropped
+    return [names.index(c) for c in ours.columns], names
 
 
 @pytest.mark.parametrize("spec", MODELS, ids=[m.name for m in MODELS])
@@ -46,22 +69,23 @@ def test_fit_matches_statsmodels_formula_glm(spec, frame):
     data = subset_for(spec, frame)
     ours = fit_model(spec, data, cluster="none")
     ref = _formula_fit(spec, data)
-    assert ours.result.llf == pytest.approx(ref.llf, rel=1e-9)
-    np.testing.assert_allclose(ours.result.fittedvalues, ref.fittedvalues, rtol=0, atol=1e-9)
-    ft_ref = "C(is_finetuned, Treatment(0))[T.1]"
-    assert ours.params[FT] == pytest.approx(ref.params[ft_ref], rel=1e-8)
-    assert ours.result.bse[ours.columns.index(FT)] == pytest.approx(ref.bse[ft_ref], rel=1e-7)
-    assert len(ours.columns) == len(ref.params)  # same terms, none dropped
+    idx, _ = _aligned(ours, ref)
+    assert ours.result.llf == pytest.approx(ref.llf, rel=1e-12)
+    np.testing.assert_allclose(ours.result.fittedvalues, ref.fittedvalues, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(ours.result.params, ref.params.to_numpy()[idx], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.result.bse, ref.bse.to_numpy()[idx], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(ours.result.pvalues, ref.pvalues.to_numpy()[idx], rtol=1e-9, atol=1e-15)
 
 
-def test_cluster_se_matches_statsmodels(frame):
-    spec = MODELS[1]
+@pytest.mark.parametrize("spec", MODELS, ids=[m.name for m in MODELS])
+def test_cluster_se_matches_statsmodels(spec, frame):
     data = subset_for(spec, frame)
     ours = fit_model(spec, data, cluster="question")
     groups = pd.factorize(data["cluster"])[0]
     ref = _formula_fit(spec, data, cov_type="cluster", cov_kwds={"groups": groups})
-    ft_ref = "C(is_finetuned, Treatment(0))[T.1]"
-    assert ours.result.bse[ours.columns.index(FT)] == pytest.approx(ref.bse[ft_ref], rel=1e-7)
+    idx, _ = _aligned(ours, ref)
+    np.testing.assert_allclose(ours.result.params, ref.params.to_numpy()[idx], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.result.bse, ref.bse.to_numpy()[idx], rtol=1e-9, atol=0)
     assert ours.n_clusters == data["cluster"].nunique()
     assert ours.cov_type == "cluster(question)"
 
@@ -77,8 +101,45 @@ def test_ame_equals_counterfactual_predictions(spec, frame):
         sub = data[rows]
         want = (ref.predict(sub.assign(is_finetuned=1)) - ref.predict(sub.assign(is_finetuned=0))).mean()
         got = marginal_effect(fit, rows)
-        assert got["ame_pp"] == pytest.approx(100 * want, abs=1e-7)
+        assert got["ame_pp"] == pytest.approx(100 * want, rel=1e-9, abs=1e-12)
         assert got["ci_low_pp"] < got["ame_pp"] < got["ci_high_pp"]
+        assert got["estimable"] and got["separation"] == ""
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))  # complex-safe, unlike scipy's expit
+
+
+@pytest.mark.parametrize("spec", MODELS, ids=[m.name for m in MODELS])
+def test_clustered_ame_se_matches_complex_step_delta_method(spec, frame):
+    """Independent of our code: patsy's counterfactual design, statsmodels' cluster covariance,
+    and the Jacobian of the AME by complex-step differentiation (exact to rounding)."""
+    import patsy
+
+    data = subset_for(spec, frame)
+    fit = fit_model(spec, data, cluster="question")
+    ref = _formula_fit(spec, data, cov_type="cluster",
+                       cov_kwds={"groups": pd.factorize(data["cluster"])[0]})
+    info = ref.model.data.model_spec  # patsy DesignInfo of the fitted formula
+    beta, cov = ref.params.to_numpy(), ref.cov_params().to_numpy()
+    levels = ["all"] + (sorted(data[spec.group].unique()) if spec.group else [])
+    for lv in levels:
+        rows = np.ones(len(data), bool) if lv == "all" else (data[spec.group] == lv).to_numpy()
+        sub = data[rows]
+        x1 = np.asarray(patsy.dmatrix(info, sub.assign(is_finetuned=1)))
+        x0 = np.asarray(patsy.dmatrix(info, sub.assign(is_finetuned=0)))
+
+        def ame(b, x1=x1, x0=x0):
+            return np.mean(_sigmoid(x1 @ b) - _sigmoid(x0 @ b))
+
+        jac = approx_fprime_cs(beta, ame)
+        se = float(np.sqrt(jac @ cov @ jac))
+        got = marginal_effect(fit, rows)
+        assert got["ame_pp"] == pytest.approx(100 * ame(beta), rel=1e-9), lv
+        assert got["se_pp"] == pytest.approx(100 * se, rel=1e-9), lv
+        z = stats.norm.ppf(0.975)
+        assert got["ci_high_pp"] - got["ci_low_pp"] == pytest.approx(2 * z * 100 * se, rel=1e-9)
+        assert got["p_value"] == pytest.approx(2 * stats.norm.sf(abs(ame(beta)) / se), rel=1e-9)
 
 
 def test_ame_delta_se_matches_statsmodels_margeff(frame):
@@ -88,7 +149,9 @@ def test_ame_delta_se_matches_statsmodels_margeff(frame):
     me = logit.get_margeff(at="overall", dummy=True)
     j = fit.columns.index(FT) - 1  # margeff leaves out the constant
     got = marginal_effect(fit, np.ones(len(data), bool))
-    assert got["ame_pp"] == pytest.approx(100 * me.margeff[j], rel=1e-7)
+    assert got["ame_pp"] == pytest.approx(100 * me.margeff[j], rel=1e-9)
+    # margeff differentiates numerically (forward differences): its SE is good to ~1e-6 only;
+    # the exact check of our delta method is the complex-step test above
     assert got["se_pp"] == pytest.approx(100 * me.margeff_se[j], rel=1e-5)
 
 
@@ -148,3 +211,67 @@ def _one_blas_thread():
 
     with single_thread_blas():
         yield
+
+
+def _separated_emotion(scored: pd.DataFrame, arms: tuple[str, ...] = ("original", "warm")) -> pd.DataFrame:
+    """Every original-form answer in an emotional context correct, in the given arms."""
+    df = scored.copy()
+    m = (df["context"].str.startswith("emotion") & df["form"].isin(["original", "original_neutral"])
+         & df["arm"].isin(arms))
+    df.loc[m, "is_correct"] = 1.0
+    return df
+
+
+def test_quasi_separated_cell_is_not_estimable_not_a_precise_zero(scored):
+    coefs, eff, _ = run_regressions(_separated_emotion(scored), "original", "warm")
+    m2 = eff[eff["model"] == "M2"].set_index("level")
+    emo = m2.loc["emotion"]
+    # the fit's AME here is ~1e-10 with an SE of ~1e-10: it must not be reported as 0 ± 0
+    assert not emo["estimable"]
+    for col in ("ame_pp", "se_pp", "ci_low_pp", "ci_high_pp", "p_value", "logodds"):
+        assert np.isnan(emo[col]), col
+    assert "not estimable" in emo["separation"] and "all" in emo["separation"]
+    assert "baseline arm" in emo["separation"] and "compared arm" in emo["separation"]
+    # the other levels are untouched; the pooled effect says some of its rows are degenerate
+    for lv in ("relation", "stake", "unmodified"):
+        assert m2.loc[lv, "estimable"] and np.isfinite(m2.loc[lv, "ame_pp"])
+    assert m2.loc["all", "estimable"] and "fitted probabilities at 0/1" in m2.loc["all", "separation"]
+    m3 = eff[eff["model"] == "M3"].set_index("level")
+    assert not m3.loc[[lv for lv in m3.index if lv.startswith("emotion")], "estimable"].any()
+    # the diverging coefficient is flagged in regressions.csv
+    c = coefs[coefs["model"] == "M2"].set_index("term")
+    assert c.loc["C(amendment_group)[T.emotion]", "separated"]
+    assert abs(c.loc["C(amendment_group)[T.emotion]", "coef"]) > 10
+    assert not c.loc[FT, "separated"]
+
+
+def test_one_arm_separated_is_not_estimable(scored):
+    # only the baseline is all-correct in emotional contexts: the persona's error rate there is
+    # finite but the baseline's log-odds diverge, so the Wald/delta-method CI is meaningless
+    _, eff, _ = run_regressions(_separated_emotion(scored, ("original",)), "original", "warm")
+    emo = eff[(eff["model"] == "M2") & (eff["level"] == "emotion")].iloc[0]
+    assert not emo["estimable"] and np.isnan(emo["ame_pp"])
+    assert "baseline arm: all" in emo["separation"] and "compared arm" not in emo["separation"]
+
+
+def test_not_estimable_in_headline_and_cli(scored, tmp_path):
+    from typer.testing import CliRunner
+
+    from warmbench.cli import app
+    from warmbench.stats.run import analyse, summary
+
+    df = _separated_emotion(scored)
+    s = summary(analyse(df))
+    head = s["headline"]["warm vs original: error change, emotional context"]
+    assert head.startswith("not estimable") and "0.00" not in head
+    e = s["comparisons"]["warm"]["effects"]["M2:emotion"]
+    assert e["estimable"] is False and e["ame_pp"] is None
+    run = tmp_path / "run"
+    (run / "judge").mkdir(parents=True)
+    df.to_parquet(run / "judge" / "scored.parquet", index=False)
+    r = CliRunner().invoke(app, ["stats", str(run)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "not estimable" in r.output and "+0.00 pp [-0.00, +0.00]" not in r.output
+    me = pd.read_csv(run / "stats" / "marginal_effects.csv")
+    row = me[(me["model"] == "M2") & (me["level"] == "emotion")].iloc[0]
+    assert not row["estimable"] and np.isnan(row["ame_pp"])

@@ -39,6 +39,11 @@ def _print_tables(a: Any, s: dict[str, Any]) -> None:
         for c in ("comparison", "model", "level", "n", "AME pp", "95% CI", "p"):
             t.add_column(c, justify="right" if c in ("n", "AME pp", "95% CI", "p") else "left")
         for r in a.effects.itertuples():
+            if not getattr(r, "estimable", True):
+                # quasi-separated: never print the fit's ~1e-10 as a precise zero
+                t.add_row(r.comparison, r.model, str(r.level), str(r.n), "not estimable",
+                          "(separation)", "")
+                continue
             t.add_row(r.comparison, r.model, str(r.level), str(r.n), f"{r.ame_pp:+.2f}",
                       f"[{r.ci_low_pp:+.2f}, {r.ci_high_pp:+.2f}]", f"{r.p_value:.3g}")
         con.print(t)
@@ -66,10 +71,12 @@ def register(app: typer.Typer) -> None:
         published: Path = typer.Option(None, "--published", help="Analyse data in the study's "
                                        "released layout (DIR/<model>/<arm>/<dataset>_*.csv) instead."),
         out: Path = typer.Option(None, "--out", "-o", help="Output folder (default RUN/stats; "
-                                 "required with --published)."),
+                                 "required with --published, which also saves the converted "
+                                 "table there so `warmbench report OUT` works)."),
         compat: bool = typer.Option(None, "--compat/--no-compat", help="Published choices: "
-                                    "model-based SEs, BH per 9-row table, published refusal "
-                                    "list, plus results_<arm>.csv in the published columns."),
+                                    "model-based SEs, BH per 9-row table, the published refusal "
+                                    "list re-applied to the answers with per-arm exclusion, plus "
+                                    "results_<arm>.csv in the published columns."),
         baseline: str = typer.Option(None, "--baseline", help="Arm every other arm is compared "
                                      "with (default: the config's, else 'original')."),
         cluster: str = typer.Option(None, "--cluster", help="Regression SEs: 'question' "
@@ -81,10 +88,8 @@ def register(app: typer.Typer) -> None:
         """Paired McNemar tests, Benjamini–Hochberg, effect sizes, regressions M1–M4 with
         average marginal effects, general-benchmark CIs and figures. Writes paired.csv,
         regressions.csv, marginal_effects.csv, general.csv, figures/ and stats.json."""
-        import pandas as pd
-
         from ..stats.published import read_published
-        from ..stats.run import analyse, write_outputs
+        from ..stats.run import analyse, load_run_table, write_outputs
 
         if cluster not in (None, "question", "none"):
             raise WarmbenchError(f"--cluster must be 'question' or 'none', not {cluster!r}")
@@ -93,25 +98,37 @@ def register(app: typer.Typer) -> None:
         if (run_dir is None) == (published is None):
             raise WarmbenchError("give either a run directory or --published DIR (not both)")
         trajectory = None
+        scored_table: Path | None = None
         if published is not None:
             if out is None:
                 raise WarmbenchError("--published needs --out DIR for the results")
             defaults: dict[str, Any] = {}
-            df = read_published(published, compat=bool(compat))
+            compat = bool(compat)
+            # read_published applies the refusal rule itself (compat: published list, per arm)
+            df = read_published(published, compat=compat)
+            source = {"kind": "published", "path": str(published),
+                      "description": f"the study's released judged outputs ({published})",
+                      "refusal": ("compat: the published phrase list, per-arm exclusion" if compat
+                                  else "corrected detector, pairwise exclusion")
+                                 + " (applied by warmbench to the released answers)"}
         else:
-            scored = run_dir / "judge" / "scored.parquet"
-            if not scored.exists():
-                raise WarmbenchError(f"no scored table at {scored}: run `warmbench judge` first")
+            if not (run_dir / "judge" / "scored.parquet").exists():
+                raise WarmbenchError(f"no scored table at {run_dir / 'judge' / 'scored.parquet'}: "
+                                     "run `warmbench judge` first")
             defaults = _run_defaults(run_dir)
-            df = pd.read_parquet(scored)
+            compat = bool(defaults.get("compat", False)) if compat is None else compat
+            df, source = load_run_table(run_dir, compat)
             out = out or run_dir / "stats"
             trajectory = run_dir / "warmth" / "trajectory.csv"
-        compat = bool(defaults.get("compat", False)) if compat is None else compat
+            scored_table = run_dir / "judge" / "scored.parquet"
         a = analyse(df, baseline=baseline or defaults.get("baseline") or "original",
                     compat=compat, cluster=cluster or (None if compat else defaults.get("cluster")),
                     fdr_family=fdr_family or defaults.get("fdr_family"),
                     alpha=float(defaults.get("alpha", 0.05)))
-        s = write_outputs(a, out, df, trajectory)
+        s = write_outputs(a, out, df, trajectory, source=source, scored_table=scored_table,
+                          # the table analysed is saved when it is not the run's own (published
+                          # input, or compat's re-applied refusals): the report then browses it
+                          write_table=published is not None or compat)
         if not quiet:
             _print_tables(a, s)
         typer.echo(f"wrote {len(s['files'])} files to {out}")

@@ -9,6 +9,9 @@ One output row per model_family x dataset x context x form ("cell"), plus pooled
 ("pooled"): the two wrong-user-belief forms (incorrect + correct) pooled per context as in the
 study (form ``user_belief``), and every form pooled over all contexts (context ``all``). A
 pooled row is only written when it merges at least two cells.
+
+``scorer`` names who labelled the answers of each row (both arms' rows of that model family x
+dataset), so a row scored offline is never read as a judged one.
 """
 
 from __future__ import annotations
@@ -31,13 +34,18 @@ PAIRED_COLUMNS = [
     "comparison", "baseline", "arm", "model_family", "dataset", "context", "form", "level",
     "n_pairs", "acc_baseline_pct", "acc_arm_pct", "diff_pp", "a", "b", "c", "d",
     "p_exact", "p_midp", "p_bh", "significant_bh", "cohens_g", "g_label",
-    "odds_ratio", "or_ci_low", "or_ci_high",
+    "odds_ratio", "or_ci_low", "or_ci_high", "scorer",
 ]
+# Temporary column for the "table" family: is the row pooled over all contexts?
+_ALL_CONTEXTS = "_all_contexts"
 FDR_FAMILIES = {
     # every test of one baseline-vs-arm comparison (cells and pooled rows, all families/datasets)
     "comparison": ["comparison"],
-    # the study's choice: within each table of contexts (one model x dataset x form x level)
-    "table": ["comparison", "model_family", "dataset", "level", "form"],
+    # the study's choice: within each table of contexts (one model x dataset x form x level).
+    # The rows pooled over every context (context=all) are not rows of such a table: they form
+    # their own family. Without that split the context=all user_belief row joined the nine
+    # per-context user_belief rows (the published "Sycophancy" table) as a tenth test.
+    "table": ["comparison", "model_family", "dataset", "level", "form", _ALL_CONTEXTS],
 }
 
 
@@ -114,7 +122,9 @@ def add_tests(t: pd.DataFrame, alpha: float = 0.05, family: str = "comparison") 
     t["diff_pp"] = t["acc_arm_pct"] - t["acc_baseline_pct"]
     t["p_exact"] = exact_p_vec(b, c)
     t["p_midp"] = midp_vec(b, c)
+    t[_ALL_CONTEXTS] = t["context"].astype(str) == "all"
     t["p_bh"] = bh_by_group(t, "p_exact", FDR_FAMILIES[family])
+    t = t.drop(columns=_ALL_CONTEXTS)
     t["significant_bh"] = t["p_bh"] < alpha
     t["cohens_g"] = [cohens_g(int(x), int(y)) for x, y in zip(b, c, strict=True)]
     t["g_label"] = [g_label(g) for g in t["cohens_g"]]
@@ -130,7 +140,17 @@ def paired_comparison(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame
     t.insert(0, "comparison", f"{arm} vs {baseline}")
     t.insert(1, "baseline", baseline)
     t.insert(2, "arm", arm)
-    return t
+    return t.merge(scorers_by_dataset(df, [baseline, arm]), on=["model_family", "dataset"],
+                   how="left").fillna({"scorer": "unknown"})
+
+
+def scorers_by_dataset(df: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    """model_family, dataset, scorer: the scorer names of those arms' rows, ';'-joined."""
+    d = df[df["arm"].isin(arms)]
+    if "scorer" not in d.columns:
+        d = d.assign(scorer="unknown")
+    g = d.groupby(["model_family", "dataset"], sort=True)["scorer"]
+    return g.agg(lambda x: ";".join(sorted(set(map(str, x))))).reset_index()
 
 
 def paired_table(df: pd.DataFrame, baseline: str, arms: Iterable[str], *, alpha: float = 0.05,

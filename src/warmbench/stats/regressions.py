@@ -22,6 +22,17 @@ interaction columns following ft. Its standard error is the delta method,
 g' V g with g = mean_i [p1(1-p1) x1_i - p0(1-p0) x0_i] and V the parameter covariance: cluster-
 robust by question (default; statsmodels' cluster sandwich with its small-sample correction) or
 model-based (``cluster='none'``, the published choice). CIs are Wald intervals ame ± z se.
+
+Fits are run to a tight tolerance (``FIT_TOL``): statsmodels' default stops IRLS when the
+deviance changes by < 1e-8, which leaves ~1e-8 relative error in the coefficients; our tests
+compare coefficients, SEs and AMEs with independent statsmodels computations to 1e-9.
+
+Quasi-separation. With few answers per cell (the released sample rows: 1–10 per context) a
+context × arm cell often has all-identical outcomes. The MLE then does not exist: IRLS drives
+that cell's log-odds towards ±inf (|coef| ≈ 20–30), its fitted probabilities sit at 0 or 1, and
+the AME over the cell comes out as ~1e-10 ± 1e-10, i.e. a spurious *precise zero*. Such an
+effect is reported as not estimable (``estimable`` False, numbers NaN, the reason in
+``separation``); coefficients of a separated direction are flagged (``separated``).
 """
 
 from __future__ import annotations
@@ -39,6 +50,18 @@ from ..errors import WarmbenchError
 
 FT = "C(is_finetuned)[T.1]"
 RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
+
+# IRLS stops when |deviance change| <= FIT_TOL + FIT_RTOL * deviance. IRLS converges
+# quadratically, so the last step leaves an error of roughly the square of the previous one:
+# ~1e-12 here. The relative term keeps the criterion above the rounding noise of a deviance
+# summed over ~10^5 rows (~1e-13 relative), so large fits still stop.
+FIT_TOL = 1e-10
+FIT_RTOL = 1e-13
+# A fitted probability this close to 0 or 1 only arises from a diverging linear predictor.
+DEGENERATE_P = 1e-6
+# |log-odds coefficient| above this (an odds ratio > 22,000) is a diverging direction, not an
+# estimate: no real effect in these data is that large.
+SEPARATED_COEF = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,27 @@ class Fit:
     @property
     def cov(self) -> np.ndarray:
         return np.asarray(self.result.cov_params())
+
+    @property
+    def degenerate(self) -> np.ndarray:
+        """Rows whose fitted probability is at 0 or 1 (a quasi-separated part of the data)."""
+        mu = np.asarray(self.result.fittedvalues, dtype=float)
+        return (mu < DEGENERATE_P) | (mu > 1 - DEGENERATE_P)
+
+    def separated_terms(self) -> list[str]:
+        """Coefficients along a diverging direction: huge, without a finite SE, or whose column
+        is non-zero only on rows with fitted probabilities at 0/1."""
+        beta = np.asarray(self.result.params, dtype=float)
+        with np.errstate(invalid="ignore"):
+            se = np.asarray(self.result.bse, dtype=float)
+        degen = self.degenerate
+        out = []
+        for j, name in enumerate(self.columns):
+            support = self.X[:, j] != 0
+            if (abs(beta[j]) > SEPARATED_COEF or not np.isfinite(se[j])
+                    or (support.any() and degen[support].all())):
+                out.append(name)
+        return out
 
 
 def single_thread_blas() -> contextlib.AbstractContextManager:
@@ -182,10 +226,11 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
         if cluster == "question":
             codes = pd.factorize(data["cluster"])[0]
             n_clusters = int(codes.max()) + 1
-            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
+            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, tol=FIT_TOL,
+                            rtol=FIT_RTOL)
             cov_type = "cluster(question)"
         else:
-            res = model.fit()
+            res = model.fit(tol=FIT_TOL, rtol=FIT_RTOL)
             cov_type = "model-based"
     return Fit(spec, formula, names, X, data, res, cov_type, n_clusters, dropped)
 
@@ -204,8 +249,44 @@ def _counterfactual(fit: Fit, Xr: np.ndarray, value: float) -> np.ndarray:
     return X
 
 
+def _separation(fit: Fit, rows: np.ndarray) -> tuple[bool, str]:
+    """(estimable, note) for the effect over ``rows``.
+
+    Not estimable when, within the rows, one arm's answers are all right or all wrong (that
+    cell's log-odds diverge in these fully interacted models), or all its fitted probabilities
+    sit at 0/1. An estimable effect still gets a note when some of its rows are degenerate
+    (separated elsewhere, e.g. a dataset answered all-correct): those rows contribute exactly
+    0 pp and no variance, so its CI is somewhat too narrow.
+    """
+    y = fit.data["is_incorrect"].to_numpy(float)
+    ft = fit.data["is_finetuned"].to_numpy(int)
+    degen = fit.degenerate
+    bad = []
+    for value, arm in ((0, "baseline arm"), (1, "compared arm")):
+        m = rows & (ft == value)
+        n = int(m.sum())
+        if n == 0:
+            continue
+        ys = y[m]
+        if ys.min() == ys.max():
+            verdict = "incorrect" if ys[0] == 1 else "correct"
+            bad.append(f"{arm}: all {n} answers {verdict}" if n > 1 else f"{arm}: its one answer {verdict}")
+        elif degen[m].all():
+            bad.append(f"{arm}: fitted error probabilities all at 0 or 1")
+    if bad:
+        return False, ("not estimable (quasi-separation: " + "; ".join(bad)
+                       + "; the log-odds diverge, so there is no finite effect or SE)")
+    k = int(degen[rows].sum())
+    if k:
+        return True, (f"{k} of {int(rows.sum())} rows have fitted probabilities at 0/1 "
+                      "(quasi-separation); they add 0 pp and no variance")
+    return True, ""
+
+
 def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
-    """AME of fine-tuning over ``rows`` (boolean mask), in pp, with delta-method CI."""
+    """AME of fine-tuning over ``rows`` (boolean mask), in pp, with delta-method CI.
+
+    A not-estimable effect (see ``_separation``) has NaN numbers, never a 0 ± 0."""
     beta = np.asarray(fit.result.params)
     Xr = fit.X[rows]
     X1, X0 = _counterfactual(fit, Xr, 1.0), _counterfactual(fit, Xr, 0.0)
@@ -226,12 +307,17 @@ def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
     if fit.spec.group is None or fit.data.loc[rows, fit.spec.group].nunique() == 1:
         with np.errstate(invalid="ignore"):
             lo, lo_se = float(w @ beta), float(np.sqrt(w @ fit.cov @ w))
+    estimable, note = _separation(fit, rows)
+    if not estimable:
+        nan = float("nan")
+        ame = se = lo = lo_se = nan
     return {
         "n": int(rows.sum()), "ame_pp": 100 * ame, "se_pp": 100 * se,
         "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),
         "p_value": float(2 * stats.norm.sf(abs(ame / se))) if se > 0 else float("nan"),
         "mean_p0_pct": 100 * float(p0.mean()), "mean_p1_pct": 100 * float(p1.mean()),
-        "logodds": lo, "logodds_se": lo_se, "terms": ";".join(terms),
+        "logodds": lo, "logodds_se": lo_se, "estimable": estimable, "separation": note,
+        "terms": ";".join(terms),
     }
 
 
@@ -255,12 +341,16 @@ def effects(fit: Fit) -> list[dict]:
 
 def coefficient_rows(fit: Fit) -> list[dict]:
     res = fit.result
-    ci = np.asarray(res.conf_int())
+    with np.errstate(invalid="ignore"):  # a separated fit can have a negative variance: NaN SE
+        ci = np.asarray(res.conf_int())
+        bse, tv, pv = np.asarray(res.bse), np.asarray(res.tvalues), np.asarray(res.pvalues)
+    separated = set(fit.separated_terms())
     rows = []
     for j, name in enumerate(fit.columns):
-        rows.append({"term": name, "coef": float(res.params[j]), "se": float(res.bse[j]),
-                     "z": float(res.tvalues[j]), "p_value": float(res.pvalues[j]),
-                     "ci_low": float(ci[j, 0]), "ci_high": float(ci[j, 1])})
+        rows.append({"term": name, "coef": float(res.params[j]), "se": float(bse[j]),
+                     "z": float(tv[j]), "p_value": float(pv[j]),
+                     "ci_low": float(ci[j, 0]), "ci_high": float(ci[j, 1]),
+                     "separated": name in separated})
     return rows
 
 

@@ -2,25 +2,34 @@
 
 ``analyse`` works on any scored table (ours or one converted from the published layout);
 ``write_outputs`` writes RUN/stats/; ``run_stats`` is the pipeline entry point.
+
+Every output says where its labels came from: stats.json and headline.csv carry the scorer(s)
+of the scored table (offline reference scorers, an LLM judge, or the study's released
+verdicts) and the source of the table, and paired.csv has a ``scorer`` column, so offline
+numbers are never mistaken for judged ones.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import WarmbenchError
 from ..layout import SCORED_COLUMNS, run_path
+from ..manifest import git_revision, package_versions
 from ..progress import Progress
 from . import figures
 from .compat import compat_tables
 from .general import accuracy_table
 from .paired import paired_table
+from .provenance import describe_scorers, scorer_counts
 from .regressions import run_regressions, single_thread_blas
 
 REQUIRED = ("model_family", "arm", "dataset", "item_id", "prompt_key", "context", "form",
@@ -40,6 +49,33 @@ class Analysis:
     effects: pd.DataFrame
     general: pd.DataFrame
     published: dict[str, pd.DataFrame] = field(default_factory=dict)
+    scorers: dict[str, int] = field(default_factory=dict)   # scorer name -> rows it labelled
+
+
+def compat_refusal(df: pd.DataFrame) -> pd.DataFrame:
+    """Re-apply the published refusal handling to a scored table (``stats --compat``).
+
+    The scored table keeps every answer's text and label, so the published phrase list is run
+    on the answers again and refused rows are excluded per arm (the published behaviour, which
+    breaks pairs; pairwise exclusion is undone too, since it is recomputed from the labels).
+    AdvBench rows keep their scorer's refusal decision (the study judged AdvBench with its LLM,
+    not with the phrase list). Idempotent: a table judged with ``--refusal compat --exclusion
+    per_arm`` is returned unchanged.
+    """
+    from ..scoring.refusal import apply_refusal_rule, refusal_series
+
+    for col in ("answer", "label", "dataset"):
+        if col not in df.columns:
+            raise WarmbenchError(f"--compat re-applies the published refusal rule to the answers, "
+                                 f"but the scored table has no '{col}' column")
+    out = df.copy()
+    adv = out["dataset"].astype(str).str.lower().to_numpy() == "advbench"
+    prior = (out["refused"].fillna(False).astype(bool).to_numpy() if "refused" in out.columns
+             else np.zeros(len(out), bool))
+    detected = np.asarray(refusal_series(out["answer"].tolist(), "compat"), dtype=bool)
+    out["refused"] = np.where(adv, prior, detected)
+    out = apply_refusal_rule(out, mode="compat", exclusion="per_arm", text_col=None)
+    return out[list(df.columns) + [c for c in ("refused", "is_correct") if c not in df.columns]]
 
 
 def check_table(df: pd.DataFrame, source: str = "scored table") -> pd.DataFrame:
@@ -87,7 +123,7 @@ def analyse(df: pd.DataFrame, *, baseline: str = "original", compat: bool = Fals
     task.close()
     return Analysis(baseline, arms, compat, cluster, fdr_family, len(df), paired,
                     pd.concat(coefs, ignore_index=True), pd.concat(effs, ignore_index=True),
-                    general, published)
+                    general, published, scorer_counts(df))
 
 
 def _num(x: Any, nd: int = 2) -> Any:
@@ -103,17 +139,22 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+.2f}"
 
 
-def summary(a: Analysis) -> dict[str, Any]:
+def summary(a: Analysis, source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Headline numbers for the report (stats.json)."""
     comps: dict[str, Any] = {}
-    headline: dict[str, str] = {}
+    scorer = describe_scorers(a.scorers)
+    headline: dict[str, str] = {"scorer": scorer}
+    if source and source.get("description"):
+        headline["source"] = str(source["description"])
     for arm in a.arms:
         comp = f"{arm} vs {a.baseline}"
         p = a.paired[(a.paired["comparison"] == comp) & (a.paired["level"] == "cell")]
         e = a.effects[a.effects["comparison"] == comp] if len(a.effects) else a.effects
         eff = {f"{r.model}:{r.level}": {"ame_pp": _num(r.ame_pp), "ci_low_pp": _num(r.ci_low_pp),
                                         "ci_high_pp": _num(r.ci_high_pp), "p": _sig(r.p_value),
-                                        "n": int(r.n)}
+                                        "n": int(r.n),
+                                        "estimable": bool(getattr(r, "estimable", True)),
+                                        "separation": str(getattr(r, "separation", "") or "")}
                for r in e.itertuples()}
         comps[arm] = {
             "cells": len(p), "cells_significant_bh": int(p["significant_bh"].sum()),
@@ -125,20 +166,44 @@ def summary(a: Analysis) -> dict[str, Any]:
                            ("M2:emotion", "error change, emotional context")):
             if key in eff:
                 v = eff[key]
-                # A fit that could not estimate the effect (tiny or separated data) gives None.
-                headline[f"{comp}: {label}"] = (
-                    "not estimable" if v["ame_pp"] is None else
-                    f"{v['ame_pp']:+.2f} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]")
+                # A quasi-separated cell (all answers alike) has no finite effect: the fit's
+                # ~1e-10 ± 1e-10 would print as a precise "+0.00 pp [-0.00, +0.00]".
+                if not v["estimable"] or v["ame_pp"] is None:
+                    why = v["separation"].removeprefix("not estimable").strip()
+                    headline[f"{comp}: {label}"] = "not estimable" + (f" {why}" if why else "")
+                else:
+                    headline[f"{comp}: {label}"] = (
+                        f"{v['ame_pp']:+.2f} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]")
         headline[f"{comp}: significant cells (BH, {a.fdr_family})"] = \
             f"{comps[arm]['cells_significant_bh']} of {len(p)}"
     return {"baseline": a.baseline, "arms": a.arms, "compat": a.compat, "cluster": a.cluster,
-            "fdr_family": a.fdr_family, "n_rows": a.n_rows, "comparisons": comps,
-            "headline": headline}
+            "fdr_family": a.fdr_family, "n_rows": a.n_rows,
+            "scorer": {"description": scorer, "rows": a.scorers},
+            "source": source or {}, "versions": package_versions(), "git_revision": git_revision(),
+            "comparisons": comps, "headline": headline}
+
+
+def _relpath(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` when possible (an output folder can then be moved with its
+    run), else absolute."""
+    try:
+        return os.path.relpath(path.resolve(), start.resolve())
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
 
 
 def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
-                  trajectory: Path | None = None) -> dict[str, Any]:
-    """Write the CSVs, figures and stats.json under ``out_dir``; return the summary."""
+                  trajectory: Path | None = None, *, source: dict[str, Any] | None = None,
+                  scored_table: str | Path | None = None,
+                  write_table: bool = False) -> dict[str, Any]:
+    """Write the CSVs, figures and stats.json under ``out_dir``; return the summary.
+
+    ``source`` describes where the table came from (kind, path, refusal handling; recorded in
+    stats.json and shown by the report). ``scored_table`` is the table the report's answer
+    browser reads; ``write_table`` saves ``df`` as ``out_dir/scored.parquet`` (with its refusal
+    rates as refusals.csv) and points there: for input that has no run, e.g. ``--published``,
+    so that ``warmbench report OUT`` finds every answer.
+    """
     out = Path(out_dir)
     files = {
         "paired.csv": a.paired, "regressions.csv": a.coefficients,
@@ -146,6 +211,13 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     }
     for arm, t in a.published.items():
         files[f"results_{arm}.csv"] = t
+    if write_table:
+        from ..scoring.refusal import refusal_rates
+
+        if "refused" in df.columns:
+            files["refusals.csv"] = refusal_rates(df)
+        df.to_parquet(run_path(out, "scored.parquet"), index=False)
+        scored_table = out / "scored.parquet"
     for name, t in files.items():
         t.to_csv(run_path(out, name), index=False)
     figdir = out / "figures"
@@ -154,24 +226,54 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     figs += figures.general(a.general, [a.baseline, *a.arms], figdir)
     if trajectory is not None:
         figs += figures.warmth_trajectory(trajectory, figdir)
-    s = summary(a)
+    src = dict(source or {})
+    if scored_table is not None:
+        src["scored_table"] = _relpath(Path(scored_table), out)
+    s = summary(a, src)
     pd.DataFrame({"quantity": list(s["headline"]), "value": list(s["headline"].values())}
                  ).to_csv(run_path(out, "headline.csv"), index=False)
-    s["files"] = sorted([*files, "headline.csv"]) + [str(p.relative_to(out)) for p in figs]
+    s["files"] = (sorted([*files, "headline.csv", *(["scored.parquet"] if write_table else [])])
+                  + [str(p.relative_to(out)) for p in figs])
     run_path(out, "stats.json").write_text(json.dumps(s, indent=2, default=str), encoding="utf-8")
     return s
+
+
+def _judge_section(run_dir: Path) -> dict[str, Any]:
+    m = run_dir / "manifest.json"
+    try:
+        return dict(json.loads(m.read_text(encoding="utf-8")).get("judge") or {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def load_run_table(run_dir: Path, compat: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """RUN/judge/scored.parquet, with the published refusal handling re-applied under
+    ``compat``; and the source record for stats.json."""
+    scored = run_dir / "judge" / "scored.parquet"
+    if not scored.exists():
+        raise WarmbenchError(f"no scored table at {scored}: run `warmbench judge` first")
+    df = pd.read_parquet(scored)
+    judge = _judge_section(run_dir)
+    if compat:
+        df = compat_refusal(df)
+        refusal = ("compat: the published phrase list re-applied to the stored answers, "
+                   "per-arm exclusion (AdvBench: the scorer's decision)")
+    else:
+        refusal = (f"as scored by `warmbench judge` (refusal {judge.get('refusal', '?')}, "
+                   f"exclusion {judge.get('exclusion', '?')})")
+    return df, {"kind": "run", "path": str(run_dir), "refusal": refusal,
+                "description": f"scored run {run_dir}"}
 
 
 def run_stats(cfg: Any, store: Any, progress: Progress | None = None) -> dict[str, Any]:
     """Pipeline stage: RUN/judge/scored.parquet -> RUN/stats/. Cheap, so always recomputed."""
     run_dir = Path(store.run_dir)
-    scored = run_dir / "judge" / "scored.parquet"
-    if not scored.exists():
-        raise WarmbenchError(f"no scored table at {scored}: run `warmbench judge` first")
-    df = pd.read_parquet(scored)
     st = cfg.stats
+    df, source = load_run_table(run_dir, bool(st.compat))
     a = analyse(df, baseline=st.baseline, compat=st.compat,
                 cluster=None if st.compat and st.cluster == "question" else st.cluster,
                 fdr_family=getattr(st, "fdr_family", None), alpha=st.alpha, progress=progress)
-    s = write_outputs(a, run_dir / "stats", df, run_dir / "warmth" / "trajectory.csv")
+    s = write_outputs(a, run_dir / "stats", df, run_dir / "warmth" / "trajectory.csv",
+                      source=source, scored_table=run_dir / "judge" / "scored.parquet",
+                      write_table=bool(st.compat))  # compat re-applied refusals: save that table
     return {"comparisons": len(a.arms), "rows": a.n_rows, "files": len(s["files"])}
