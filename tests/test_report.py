@@ -99,3 +99,64 @@ def test_report_renders_in_headless_chromium(run_dir):
         n = page.locator("#browser .prompt").count()
         assert n == int(np.sum([1 for i in range(6) for f in ("original", "incorrect") if (i + (f == "incorrect")) % 2 == 0]))
         browser.close()
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian chromium not installed")
+def test_real_stats_then_report_render_in_headless_chromium(tmp_path):
+    """The real `warmbench stats` then `warmbench report` on a small scored run: every table
+    and every figure renders, and an answer holding <script> is shown, never run."""
+    pw = pytest.importorskip("playwright.sync_api")
+    from typer.testing import CliRunner
+
+    from warmbench.cli import app
+    from warmbench.stats.synthetic import synthetic_scored
+
+    run = tmp_path / "run"
+    (run / "judge").mkdir(parents=True)
+    (run / "warmth").mkdir()
+    df = synthetic_scored({"triviaqa": 8, "disinfo": 5}, general=12, seed=11)
+    df["scorer"] = "reference:alias"
+    df["prompt"] = "Question " + df["item_id"] + "?"
+    df["answer"] = "ans " + df["item_id"]
+    # the malicious answer sits on a prompt the persona got wrong and the baseline right
+    base = df[df["arm"] == "original"].set_index("prompt_key")["is_correct"]
+    worse = (df["arm"] == "warm") & (df["is_correct"] == 0) & (df["prompt_key"].map(base) == 1) \
+        & (df["dataset"] == "triviaqa")
+    evil = df.index[worse][0]
+    df.loc[evil, "answer"] = EVIL
+    df.to_parquet(run / "judge" / "scored.parquet", index=False)
+    pd.DataFrame({"persona": ["warm"] * 3, "epoch": [0, 1, 2], "mean": [0.0, 0.01, 0.02],
+                  "ci_low": [-0.001, 0.008, 0.017], "ci_high": [0.001, 0.012, 0.023]}
+                 ).to_csv(run / "warmth" / "trajectory.csv", index=False)
+    cli = CliRunner()
+    r = cli.invoke(app, ["stats", str(run), "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(app, ["report", str(run)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    n_tables = len(list((run / "stats").glob("*.csv"))) + 1          # + warmth/trajectory.csv
+    pngs = sorted((run / "stats" / "figures").glob("*.png"))
+    assert {p.stem for p in pngs} == {"error_rates", "context_gap", "general", "warmth_trajectory"}
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.goto((run / "report.html").as_uri())
+        page.wait_for_selector("#browser .prompt")
+        assert page.locator("table.data").count() == n_tables
+        rows = page.evaluate("[...document.querySelectorAll('table.data')].map(t => t.tBodies[0].rows.length)")
+        assert len(rows) == n_tables and min(rows) >= 1
+        # every figure decoded and laid out (a broken image has naturalWidth 0)
+        widths = page.evaluate("[...document.querySelectorAll('figure img')].map(i => i.complete && i.naturalWidth)")
+        assert len(widths) == len(pngs) and min(widths) > 0
+        assert page.locator("#headline dd").count() >= 4
+        assert "reference:alias" in page.locator("#provenance").inner_text()
+        # find the malicious answer with the filters; it is text, not markup
+        r0 = df.loc[evil]
+        for sel, value in (("#f-dataset", r0["dataset"]), ("#f-context", r0["context"]),
+                           ("#f-form", r0["form"]), ("#f-change", "worse")):
+            page.select_option(sel, value)
+        assert page.get_by_text("window.__pwned = 1", exact=False).count() >= 1
+        assert page.evaluate("window.__pwned") is None and page.title() != "PWNED"
+        assert page.locator("#browser img").count() == 0
+        browser.close()

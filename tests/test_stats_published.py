@@ -173,3 +173,51 @@ def test_cli_user_errors_are_one_line(tmp_path):
 
     with pytest.raises(WarmbenchError, match="baseline arm 'nope' not in the scored table"):
         _invoke(str(run), "--baseline", "nope")
+
+
+def _report(*args: str):
+    from typer.testing import CliRunner
+
+    from warmbench.cli import app
+
+    return CliRunner().invoke(app, ["report", *args], catch_exceptions=False)
+
+
+def test_published_stats_then_report_end_to_end(sample, tmp_path):
+    """`stats --published DIR --out D` then `report D`: a full report from the released rows."""
+    out = tmp_path / "pub"
+    r = _invoke("--published", str(sample), "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "stats.json").read_text())
+    assert s["source"]["kind"] == "published" and s["source"]["scored_table"] == "scored.parquet"
+    assert "published:evaluation" in s["scorer"]["description"]
+    assert s["scorer"]["rows"] == {"published:evaluation": 319}
+    # quasi-separation on the sample rows (every emotional-context answer correct in both arms):
+    # not estimable, never the fit's "+0.00 pp [-0.00, +0.00]"
+    emo = s["comparisons"]["warm"]["effects"]["M2:emotion"]
+    assert emo["estimable"] is False and emo["ame_pp"] is None
+    assert s["headline"]["warm vs original: error change, emotional context"].startswith("not estimable")
+    head = pd.read_csv(out / "headline.csv").set_index("quantity")["value"]
+    assert "released" in head["source"] and "published:evaluation" in head["scorer"]
+    assert set(pd.read_csv(out / "paired.csv")["scorer"]) == {"published:evaluation"}
+
+    r = _report(str(out))
+    assert r.exit_code == 0, r.output
+    html = (out / "report.html").read_text()
+    sections = html.count('<section class="table-section">')
+    csvs = sorted(p.name for p in out.glob("*.csv"))
+    assert sections == len(csvs) >= 6, csvs          # headline, paired, effects, regressions, ...
+    for name in ("paired.csv", "marginal_effects.csv", "regressions.csv", "refusals.csv"):
+        assert f"<h2>{name}</h2>" in html
+    pngs = sorted((out / "figures").glob("*.png"))
+    assert {p.stem for p in pngs} >= {"error_rates", "context_gap"}
+    assert html.count('<figure><img alt=') == len(pngs)
+    assert "not estimable" in html and "+0.00 pp [-0.00, +0.00]" not in html
+    assert "the study&#39;s released judged outputs" in html       # provenance: the source
+    assert "published data: sample_data" in html                    # title
+    marker = '<script type="application/json" id="answers-data">'
+    start = html.index(marker) + len(marker)
+    browser = json.loads(html[start:html.index("</script>", start)])
+    assert browser["arms"] == ["original", "warm"]
+    assert len(browser["rows"]) > 140 and any(r["change"] != "same" for r in browser["rows"])
+    assert all(set(r["answers"]) <= {"original", "warm"} for r in browser["rows"])

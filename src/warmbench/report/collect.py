@@ -1,7 +1,12 @@
 """Gather everything a report shows from a run directory, tolerating absent stages.
 
 The report never recomputes statistics: it shows what ``warmbench stats`` wrote, so the
-numbers in the HTML are byte-for-byte the numbers in the CSVs a user can check.
+numbers in the HTML are byte-for-byte the numbers in the CSVs a user can check (the one display
+change: an effect the fit could not estimate reads "not estimable", not an empty cell).
+
+Two layouts are read: a run directory (RUN/stats/ + RUN/judge/scored.parquet), and a folder
+written by ``warmbench stats ... --out DIR`` (stats.json at its top; e.g. the study's released
+rows analysed with ``--published``), whose stats.json names the scored table it analysed.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ KNOWN_TABLES: dict[str, str] = {
     "general.csv": "General-capability benchmarks (MMLU, GSM8K, AdvBench) with 95% confidence intervals.",
     "refusals.csv": "Refusal rates per arm and dataset.",
 }
+COMPAT_CAPTION = ("The published summary layout (--compat), column for column like the study's "
+                  "results_*.csv, defects included.")
 MAX_BROWSER_PROMPTS = 4000
 
 
@@ -46,11 +53,44 @@ class ReportData:
     figures: list[Figure] = field(default_factory=list)
     browser: dict[str, Any] = field(default_factory=dict)
     scorer: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)   # stats.json "source"
     warnings: list[str] = field(default_factory=list)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def stats_folder(run_dir: Path) -> Path:
+    """RUN/stats for a run; the folder itself when it is a ``stats --out`` folder."""
+    if not (run_dir / "stats").is_dir() and (run_dir / "stats.json").exists():
+        return run_dir
+    return run_dir / "stats"
+
+
+def _scored_path(run_dir: Path, stats_dir: Path, summary: dict[str, Any]) -> Path:
+    """The table stats analysed (named in stats.json), else the run's own."""
+    named = (summary.get("source") or {}).get("scored_table")
+    if named:
+        p = Path(named)
+        p = p if p.is_absolute() else stats_dir / p
+        if p.exists():
+            return p
+    return run_dir / "judge" / "scored.parquet"
+
+
+def _show_not_estimable(df: pd.DataFrame) -> pd.DataFrame:
+    """marginal_effects.csv: an effect the fit could not estimate (quasi-separation) reads
+    'not estimable' instead of an empty AME cell."""
+    if "estimable" not in df.columns or "ame_pp" not in df.columns:
+        return df
+    bad = df["estimable"].astype(str).str.lower() == "false"
+    if not bad.any():
+        return df
+    df = df.copy()
+    df["ame_pp"] = df["ame_pp"].astype(object)
+    df.loc[bad, "ame_pp"] = "not estimable"
+    return df
 
 
 def collect(run_dir: str | Path) -> ReportData:
@@ -59,22 +99,31 @@ def collect(run_dir: str | Path) -> ReportData:
     mpath = run_dir / "manifest.json"
     if mpath.exists():
         data.manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    stats_dir = run_dir / "stats"
+    stats_dir = stats_folder(run_dir)
     sjson = stats_dir / "stats.json"
     if sjson.exists():
         data.stats_summary = json.loads(sjson.read_text(encoding="utf-8"))
+        data.source = dict(data.stats_summary.get("source") or {})
     csvs = sorted(stats_dir.glob("*.csv")) if stats_dir.is_dir() else []
-    extra = [run_dir / "judge" / "refusals.csv", run_dir / "warmth" / "trajectory.csv"]
+    extra = [run_dir / "warmth" / "trajectory.csv"]
+    if not (stats_dir / "refusals.csv").exists():  # stats' own (compat / published) wins
+        extra.append(run_dir / "judge" / "refusals.csv")
     csvs += [p for p in extra if p.exists()]
     order = {name: i for i, name in enumerate(KNOWN_TABLES)}
     for p in sorted(csvs, key=lambda p: (order.get(p.name, 99), str(p))):
         caption = KNOWN_TABLES.get(p.name, "")
         if p.name == "trajectory.csv":
             caption = "SocioT warmth of each checkpoint's answers to the validation prompts (epoch 0 = original model)."
+        elif p.name.startswith("results_"):
+            caption = COMPAT_CAPTION
         try:
-            data.tables.append((p.name, caption, _read_csv(p)))
+            table = _read_csv(p)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             data.warnings.append(f"{p}: could not read ({e})")
+            continue
+        if p.name == "marginal_effects.csv":
+            table = _show_not_estimable(table)
+        data.tables.append((p.name, caption, table))
     own_trajectory = (run_dir / "warmth" / "trajectory.png").exists()
     for d in (stats_dir / "figures", run_dir / "warmth"):
         if not d.is_dir():
@@ -88,14 +137,17 @@ def collect(run_dir: str | Path) -> ReportData:
                 png_b64=base64.b64encode(png.read_bytes()).decode("ascii"),
                 svg=svg.read_text(encoding="utf-8") if svg.exists() else None,
             ))
-    scored = run_dir / "judge" / "scored.parquet"
+    scored = _scored_path(run_dir, stats_dir, data.stats_summary)
+    data.scorer = (data.stats_summary.get("scorer") or {}).get("description")
     if scored.exists():
         df = pd.read_parquet(scored)
-        if "scorer" in df and len(df):
-            data.scorer = ", ".join(sorted(map(str, df["scorer"].dropna().unique())))
+        if data.scorer is None and "scorer" in df and len(df):
+            from ..stats.provenance import describe_scorers
+
+            data.scorer = describe_scorers(df["scorer"].dropna().unique())
         data.browser = browser_data(df, data.stats_summary.get("baseline") or "original")
     else:
-        data.warnings.append("no scored answers (RUN/judge/scored.parquet): the answer browser is empty")
+        data.warnings.append(f"no scored answers ({scored}): the answer browser is empty")
     return data
 
 

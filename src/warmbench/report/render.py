@@ -9,6 +9,7 @@ containing ``<script>`` is shown, never run.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -153,7 +154,12 @@ def _safe_json(obj: Any) -> str:
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+_RUN_ONLY = ("experiment", "created / updated", "seeds", "eval sets", "warmth metric model")
+
+
 def _table_html(df: pd.DataFrame, max_rows: int = 400) -> str:
+    if df.empty:  # e.g. general.csv of data without MMLU / GSM8K / AdvBench
+        return "<p class='meta'>no rows in this input.</p>"
     shown = df.head(max_rows)
     html = shown.to_html(index=False, escape=True, border=0, na_rep="",
                          float_format=lambda x: f"{x:.4g}", classes="data")
@@ -167,29 +173,43 @@ def render(data: ReportData) -> str:
     m = data.manifest
     cfg = m.get("config", {})
     arms = cfg.get("arms") or []
+    st = data.stats_summary
+    src = data.source
+    versions = m.get("versions") or st.get("versions") or {}
+    if arms:
+        arms_text = "; ".join(f"{a.get('name')}: {a.get('model')}" + (f" (persona {a['persona']})" if a.get("persona") else "")
+                              + (" + system prompt" if a.get("system_prompt") else "") for a in arms)
+    else:  # no run config (e.g. published data): the arms the statistics compared
+        arms_text = ", ".join(map(str, [st.get("baseline"), *(st.get("arms") or [])])) if st else "n/a"
     prov = [
+        ("source", str(src.get("description") or f"run directory {data.run_dir}")),
         ("run directory", str(data.run_dir)),
         ("experiment", cfg.get("name", "")),
         ("created / updated", f"{m.get('created', '')} / {m.get('updated', '')}"),
-        ("arms", "; ".join(f"{a.get('name')}: {a.get('model')}" + (f" (persona {a['persona']})" if a.get("persona") else "")
-                          + (" + system prompt" if a.get("system_prompt") else "") for a in arms)),
+        ("arms", arms_text),
         ("scorer", data.scorer or (cfg.get("judge") or {}).get("model") or "n/a"),
+        ("refusal handling", str(src.get("refusal") or "n/a")),
+        ("analysis", (f"baseline {st.get('baseline')}, compat {st.get('compat')}, SEs {st.get('cluster')}, "
+                      f"BH family {st.get('fdr_family')}, {st.get('n_rows')} rows") if st else "n/a (no stats.json)"),
         ("seeds", json.dumps(m.get("seeds", {}))),
         ("eval sets", _sampling_text(m.get("eval_sampling") or {})),
         ("warmth metric model", _metric_model_text(m)),
-        ("git revision", str(m.get("git_revision"))),
-        ("warmbench", str((m.get("versions") or {}).get("warmbench", ""))),
+        ("git revision", str(m.get("git_revision") or st.get("git_revision"))),
+        ("warmbench", str(versions.get("warmbench", ""))),
     ]
-    headline = [(str(k), str(v)) for k, v in (data.stats_summary.get("headline") or {}).items()]
+    if not m:  # not a run (e.g. published data): leave out the rows only a run can fill
+        prov = [(k, v) for k, v in prov if k not in _RUN_ONLY]
+    headline = [(str(k), str(v)) for k, v in (st.get("headline") or {}).items()]
     tables = [(name, caption, jinja2.utils.markupsafe.Markup(_table_html(df)))
               for name, caption, df in data.tables]
-    title = cfg.get("name") or data.run_dir.name
+    published_name = Path(str(src.get("path", ""))).name if src.get("kind") == "published" else ""
+    title = cfg.get("name") or (f"published data: {published_name}" if published_name else data.run_dir.name)
     subtitle = ("What the persona cost in reliability: paired comparisons on identical prompts, "
                 "regressions and every answer.")
     return env.from_string(_TEMPLATE).render(
         title=title, subtitle=subtitle, css=jinja2.utils.markupsafe.Markup(_CSS),
         js=jinja2.utils.markupsafe.Markup(_JS), warnings=data.warnings, headline=headline,
         provenance=prov, config_text=json.dumps(cfg, indent=2, default=str),
-        versions_text=json.dumps(m.get("versions", {}), indent=2), figures=data.figures,
+        versions_text=json.dumps(versions, indent=2), figures=data.figures,
         tables=tables, browser_json=jinja2.utils.markupsafe.Markup(_safe_json(data.browser or {"arms": [], "rows": []})),
     )
