@@ -92,6 +92,12 @@ def test_manifest_redacts_secrets(tmp_path, monkeypatch):
                                           "note": "key sk-test-SECRET-123456 here"})
     text = p.read_text()
     assert "SECRET" not in text and json.loads(text)["versions"]["warmbench"]
+    # credential-named keys are masked, token *counts* are not (the config is read back)
+    p = update_manifest(tmp_path / "b", config={"hf_token": "abc", "token": "x", "client_secret": "y",
+                                          "judge": {"max_tokens": 512}, "prompt_tokens": 7})
+    cfg = json.loads(p.read_text())["config"]
+    assert cfg == {"hf_token": "***", "token": "***", "client_secret": "***",
+                   "judge": {"max_tokens": 512}, "prompt_tokens": 7}
 
 
 def test_cli_version():

@@ -18,7 +18,12 @@ from . import __version__
 
 _PACKAGES = ("torch", "transformers", "peft", "trl", "vllm", "openai", "pandas", "statsmodels",
              "scipy", "numpy", "pydantic", "sentence-transformers", "matplotlib")
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+# Key names that hold credentials: api_key, hf_token, access-token, client_secret, password...
+# Anchored at the end so counts such as max_tokens / prompt_tokens are kept (the config is read
+# back from the manifest by `warmbench judge RUN`, so a masked number would break it).
+_SECRET_KEY = re.compile(
+    r"(api[_-]?key|(^|[_-])(access[_-]?)?token|secret|password|passwd|authorization|credentials?)$",
+    re.I)
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,})")
 
 
