@@ -190,7 +190,7 @@ class JudgeConfig(Section):
 
 class StatsConfig(Section):
     baseline: str = Field("original", description="Arm every other arm is compared against.")
-    compat: bool = Field(False, description="Reproduce the published summary columns (their g, OR direction, FDR per table).")
+    compat: bool = Field(False, description="Reproduce the published analysis: their g, OR direction, FDR per 9-row table, neutral rows dropped, the published refusal list with per-arm exclusion.")
     cluster: Literal["question", "none"] = Field("question", description="Regression SEs clustered by question, or model-based.")
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level.")
     fdr_family: Literal["comparison", "table"] | None = Field(
