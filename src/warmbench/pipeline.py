@@ -16,7 +16,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,33 +36,55 @@ class StageError(WarmbenchError):
 class Stage:
     name: str
     target: str          # "module:function"
-    sections: tuple[str, ...]   # config sections whose change makes the stage run again
+    own: tuple[str, ...]  # config sections this stage itself reads
     summary: str
+    # Sections whose change makes the stage run again: its own plus every upstream stage's
+    # (filled in by ``_cumulative``). A stage's output depends on everything before it, so an
+    # upstream change must re-run the whole rest of the chain; listing sections per stage by
+    # hand let eval/judge/stats stay "done" on answers of adapters trained before a rewrite
+    # change. Re-running is cheap: generations are cached by content key in the store.
+    sections: tuple[str, ...] = ()
 
     def load(self) -> Callable[..., Any]:
         mod, fn = self.target.split(":")
         return getattr(importlib.import_module(mod), fn)
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage("curate", "warmbench.curate.run:run_curate", ("curate", "seed"),
+def _cumulative(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    out: list[Stage] = []
+    seen: list[str] = []
+    for s in stages:
+        seen += [k for k in s.own if k not in seen]
+        out.append(replace(s, sections=tuple(seen)))
+    return tuple(out)
+
+
+# ``seed`` is drawn from by every stage (sampling, statements, generation, bootstrap).
+# ``base_models`` goes with eval: it decides which models are evaluated and pooled (per-base
+# sub-runs have it empty, so it only moves the top-level stats; not a persona stage, so it
+# still counts when no arm names a persona).
+# ``backend_options`` (batch sizes, parallelism, timeouts) and ``name`` change how or under
+# which title the work is done, not what it computes, so they are in no fingerprint.
+SEED_SECTIONS = ("seed",)
+STAGES: tuple[Stage, ...] = _cumulative((
+    Stage("curate", "warmbench.curate.run:run_curate", ("seed", "curate"),
           "ShareGPT conversations → NSFW filter → query types → balanced sample + validation prompts"),
-    Stage("rewrite", "warmbench.rewrite.run:run_rewrite", ("rewrite", "curate", "seed"),
+    Stage("rewrite", "warmbench.rewrite.run:run_rewrite", ("rewrite",),
           "every assistant turn rewritten per persona, checked, SFT JSONL per persona"),
-    Stage("train", "warmbench.train.run:run_train", ("train", "rewrite", "curate", "seed"),
+    Stage("train", "warmbench.train.run:run_train", ("train",),
           "LoRA per persona with the checkpoint schedule"),
-    Stage("warmth", "warmbench.warmth.trajectory:run_trajectory",
-          ("warmth", "train", "rewrite", "curate", "seed"),
+    Stage("warmth", "warmbench.warmth.trajectory:run_trajectory", ("warmth",),
           "SocioT warmth per checkpoint, checkpoint choice"),
-    Stage("eval", "warmbench.evaluate:run_eval", ("eval", "arms", "warmth", "train", "seed"),
+    Stage("eval", "warmbench.evaluate:run_eval", ("eval", "arms", "base_models"),
           "every arm answers every item in every prompt form"),
-    Stage("judge", "warmbench.scoring.run:run_judge", ("judge", "eval", "arms", "warmth", "train", "seed"),
+    Stage("judge", "warmbench.scoring.run:run_judge", ("judge",),
           "refusals, verdicts, scored table"),
-    Stage("stats", "warmbench.stats.run:run_stats", ("stats", "judge", "eval", "arms", "warmth", "train", "seed"),
+    Stage("stats", "warmbench.stats.run:run_stats", ("stats",),
           "paired McNemar tests, BH, effect sizes, regressions M1–M4, figures"),
+    # Always rebuilt (cheap, and must show the latest stats): its fingerprint is never compared.
     Stage("report", "warmbench.report:build_report", (),
           "one self-contained HTML report"),
-)
+))
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 # Stages that only matter when some arm is a fine-tuned persona.
@@ -84,8 +106,18 @@ def select_stages(cfg: ExperimentConfig, start: str | None, stop: str | None) ->
 
 
 def stage_fingerprint(cfg: ExperimentConfig, stage: Stage) -> str:
+    """Hash of every config section the stage's output depends on (``Stage.sections``).
+
+    Without a persona arm the persona stages are not run and nothing downstream reads their
+    outputs, so their sections are left out: editing an unused ``rewrite`` section must not
+    re-run eval (the seed, which curate also owns, always counts).
+    """
+    sections = stage.sections
+    if not any(a.persona for a in cfg.arms):
+        unused = {k for s in STAGES if s.name in PERSONA_STAGES for k in s.own} - set(SEED_SECTIONS)
+        sections = tuple(k for k in sections if k not in unused)
     data = cfg.model_dump()
-    return stable_hash({k: data.get(k) for k in stage.sections})
+    return stable_hash({k: data.get(k) for k in sections})
 
 
 def _call(stage: Stage, cfg: ExperimentConfig, store: RunStore, progress: Progress) -> Any:
