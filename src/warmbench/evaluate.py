@@ -236,6 +236,13 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
             backend.close()
     if progress and sum(failed.values()):
         progress.log(f"eval: {sum(failed.values())} generations failed; run again to retry them")
+    # The judge scores every stored answer, so answers this config no longer asks for (a
+    # retrained adapter has a new identity, hence new keys; a removed arm, item or form) must
+    # go, or they are scored next to the current ones. Cheap to undo: an answer is rebuilt
+    # from the completion cache, and its verdicts (keyed by answer) are kept.
+    stale = store.keys(KIND_ANSWER) - {a.key for a in all_answers}
+    if stale:
+        store.delete(KIND_ANSWER, stale)
 
     out_dir = Path(store.run_dir) / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
