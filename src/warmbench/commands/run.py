@@ -49,9 +49,22 @@ def register(app: typer.Typer) -> None:
         report = Path(cfg.run_dir) / "report.html"
         if report.exists():
             console.print(f"report: [bold]{report}[/]")
-        stats = results.get("stats") or {}
-        for k, v in (stats.get("headline") or {}).items():
+        # Only when this run covered stats: an older stats.json may predate a `--to eval` run.
+        for k, v in (_headline(Path(cfg.run_dir)) if "stats" in results else {}).items():
             console.print(f"  {k}: {v}")
+
+
+def _headline(run_dir: Path) -> dict[str, str]:
+    """The headline numbers of RUN/stats/stats.json (the stats stage's summary holds only
+    counts, and a skipped stage returns its stored summary), {} when stats did not run."""
+    import json
+
+    try:
+        data = json.loads((run_dir / "stats" / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    head = data.get("headline") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in head.items()} if isinstance(head, dict) else {}
 
 
 def _only_bases(cfg, wanted: list[str]):
