@@ -275,3 +275,15 @@ def test_not_estimable_in_headline_and_cli(scored, tmp_path):
     me = pd.read_csv(run / "stats" / "marginal_effects.csv")
     row = me[(me["model"] == "M2") & (me["level"] == "emotion")].iloc[0]
     assert not row["estimable"] and np.isnan(row["ame_pp"])
+
+
+def test_one_question_falls_back_to_model_based_errors(frame):
+    """A cluster-robust covariance needs two clusters: one question gets model-based SEs,
+    labelled as such, instead of a ZeroDivisionError that would stop the analysis."""
+    data = subset_for(MODELS[0], frame)
+    first = data["cluster"].iloc[0]
+    one = data[data["cluster"] == first].reset_index(drop=True)
+    fit = fit_model(MODELS[0], one, cluster="question")
+    assert fit.cov_type == "model-based (one question: cannot cluster)" and fit.n_clusters == 1
+    ref = fit_model(MODELS[0], one, cluster="none")
+    assert np.allclose(fit.result.bse, ref.result.bse, rtol=1e-12)

@@ -223,8 +223,13 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
     if cluster not in ("question", "none"):
         raise WarmbenchError(f"unknown cluster option {cluster!r} (known: question, none)")
     with single_thread_blas():
-        if cluster == "question":
-            codes = pd.factorize(data["cluster"])[0]
+        codes = pd.factorize(data["cluster"])[0]
+        if cluster == "question" and codes.max() < 1:
+            # One question: a cluster-robust covariance needs >= 2 clusters (statsmodels divides
+            # by n_clusters - 1); say so in cov_type rather than crash the whole analysis.
+            res = model.fit(tol=FIT_TOL, rtol=FIT_RTOL)
+            cov_type, n_clusters = "model-based (one question: cannot cluster)", 1
+        elif cluster == "question":
             n_clusters = int(codes.max()) + 1
             res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, tol=FIT_TOL,
                             rtol=FIT_RTOL)
