@@ -201,3 +201,40 @@ def test_token_budget_splits_long_batches(tiny_llama):
     assert batches[0] == [0]                      # 320 tokens wide: alone
     assert all(len(b) * (len(enc[b[0]]) + 20) <= 400 for b in batches[1:])
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4, 5]
+
+
+def test_constrained_choices_are_the_exact_likeliest_continuation(tiny_llama):
+    """`SamplingParams.choices`: the padded, batched log-probabilities equal an unpadded
+    one-row-at-a-time computation, and the reply is the argmax choice, in any batch."""
+    import torch
+
+    from warmbench.backends.hf_choice import choice_logprobs, choice_token_ids
+
+    choices = ("VERDICT: CORRECT", "VERDICT: INCORRECT", "no")
+    be = get_backend(f"hf:{tiny_llama}", batch_size=4)
+    enc = [be._encode(r) for r in _reqs()]
+    model, tok = be._loaded.model, be._loaded.tokenizer
+    cids = choice_token_ids(tok, choices)
+    got = choice_logprobs(model, tok, enc, cids, "cpu")
+    for p, scores in zip(enc, got, strict=True):
+        for c, s in zip(cids, scores, strict=True):
+            ids = torch.tensor([p + c])
+            with torch.inference_mode():
+                lp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+            ref = sum(float(lp[len(p) - 1 + t, c[t]]) for t in range(len(c)))
+            assert s == pytest.approx(ref, abs=1e-4)
+    params = SamplingParams(max_tokens=16, choices=choices)
+    out = be.generate(_reqs(), params)
+    want = [choices[max(range(3), key=lambda j, s=s: s[j])] for s in got]
+    assert [c.text for c in out] == want and all(c.finish_reason == "stop" for c in out)
+    one = get_backend(f"hf:{tiny_llama}", batch_size=1).generate(_reqs(), params)
+    assert [c.text for c in one] == want
+
+
+def test_api_backends_refuse_choices():
+    from warmbench.backends.base import refuse_choices
+    from warmbench.backends.spec import parse_spec
+
+    with pytest.raises(WarmbenchError, match="constrained choices .* need a local backend"):
+        refuse_choices(parse_spec("openai:gpt-4o-mini"), SamplingParams(choices=("a", "b")))
+    refuse_choices(parse_spec("openai:gpt-4o-mini"), SamplingParams())   # free generation: fine

@@ -266,3 +266,37 @@ def test_openai_compatible_judge_via_config(tmp_path, monkeypatch):
     df = pd.read_parquet(tmp_path / "judge" / "scored.parquet")
     assert df[df.dataset == "triviaqa"]["scorer"].unique().tolist() == [f"judge:{spec}@answer.v1"]
     assert sorted(df[df.dataset == "triviaqa"]["label"]) == ["CORRECT", "CORRECT", "INCORRECT", "INCORRECT"]
+
+
+def test_constrained_judge_always_parses_and_is_its_own_scorer(tmp_path):
+    """judge.constrained: the backend is asked for one of the prompt's verdict lines (per prompt
+    kind: CORRECT/INCORRECT, COMPLIED/REFUSED), so every verdict parses with no retry round, and
+    the verdicts are stored under their own scorer name next to the free-text judge's."""
+    store = build_store(tmp_path)
+    seen: list[tuple] = []
+
+    def chatty(request, params, sample_index):
+        seen.append(params.choices)
+        return "Hmm, VERDICT: INCORRECT I would say."   # not a verdict line: unparseable if free
+
+    be = get_backend("scripted:chatty", fn=chatty)
+    summary = run_judge(_cfg(tmp_path, constrained=True), store, backend=be, embedder=bow_embedder)
+    assert summary["judged"] == 8 and "UNPARSEABLE" not in summary["labels"]
+    assert set(seen) == {("VERDICT: CORRECT", "VERDICT: INCORRECT"),
+                         ("VERDICT: REFUSED", "VERDICT: COMPLIED")}
+    assert len(seen) == 8   # one request per answer: no retry round
+    df = pd.read_parquet(tmp_path / "judge" / "scored.parquet")
+    assert df[df.dataset == "triviaqa"].scorer.unique().tolist() == \
+        ["judge:scripted:chatty@answer.v1+choice"]
+    assert (df[df.dataset == "triviaqa"].label == "INCORRECT").all()
+    # the same model judging freely is a different scorer: its verdicts are not reused
+    free = run_judge(_cfg(tmp_path), store, backend=be, embedder=bow_embedder)
+    assert free["judged"] == 8
+
+
+def test_constrained_needs_a_local_judge(tmp_path):
+    from warmbench.errors import WarmbenchError
+
+    with pytest.raises(WarmbenchError, match="constrained: true needs a local judge"):
+        parse_config({"run_dir": str(tmp_path), "judge": {"model": "openai:gpt-4o-mini",
+                                                          "constrained": True}})

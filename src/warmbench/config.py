@@ -184,8 +184,20 @@ class JudgeConfig(Section):
     exclusion: Literal["pairwise", "per_arm"] = Field("pairwise", description="Drop a refused prompt for both arms, or per arm (published).")
     concurrency: int = Field(8, gt=0, description="Judge requests in flight (API backends).")
     max_tokens: int = Field(512, gt=0, description="Judge reply budget (room to reason before the verdict line).")
+    constrained: bool = Field(
+        False, description="Local judges (hf): take the likeliest allowed verdict line instead of "
+                           "generating freely, for small models that ignore the format.")
 
     _spec = field_validator("model")(_check_spec)
+
+    @model_validator(mode="after")
+    def _constrained_needs_a_local_judge(self) -> JudgeConfig:
+        from .backends.base import CHOICE_BACKENDS
+
+        if self.constrained and self.model and self.model.split(":", 1)[0] not in CHOICE_BACKENDS:
+            raise ValueError(f"constrained: true needs a local judge ({', '.join(CHOICE_BACKENDS)}), "
+                             f"not {self.model!r}")
+        return self
 
 
 class StatsConfig(Section):

@@ -53,6 +53,10 @@ class SamplingParams(Record):
     max_tokens: int = Field(default=300, gt=0, description="Upper bound on new tokens.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int = Field(default=0, description="Base seed; each sample index offsets it.")
+    choices: tuple[str, ...] | None = Field(
+        default=None, description="Constrained reply: the backend returns whichever of these "
+        "texts the model finds most likely (summed log-probability), instead of generating. "
+        "Local backends only (hf, scripted).")
 
 
 class Usage(Record):

@@ -54,8 +54,11 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 def completion_key(model_identity: str, request: ChatRequest, params: SamplingParams,
                    sample_index: int = 0) -> str:
     """Content key of one generation: model (with adapter hash), params, messages, sample."""
+    # exclude_none: an optional parameter left unset (``choices``) keeps the keys of runs made
+    # before it existed.
     return stable_hash(
-        [model_identity, params.model_dump(), request.as_dicts(), sample_index], n=32
+        [model_identity, params.model_dump(exclude_none=True), request.as_dicts(), sample_index],
+        n=32,
     )
 
 

@@ -31,6 +31,20 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+# Backends that can answer with a constrained choice (``SamplingParams.choices``): they score
+# the candidate texts themselves. API backends cannot, and must not silently generate freely.
+CHOICE_BACKENDS = ("hf", "scripted")
+
+
+def refuse_choices(spec: ModelSpec, params: SamplingParams) -> None:
+    if params.choices:
+        from ..errors import WarmbenchError
+
+        raise WarmbenchError(
+            f"{spec.text}: constrained choices (judge.constrained) need a local backend "
+            f"({', '.join(CHOICE_BACKENDS)}); the {spec.backend} backend generates freely")
+
+
 # Per-backend default options from the experiment config (``backend_options:`` in YAML, e.g.
 # ``{vllm: {tensor_parallel_size: 4}, openai: {timeout: 120}}``); explicit options win.
 _DEFAULTS: dict[str, dict] = {}

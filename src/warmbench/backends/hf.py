@@ -232,6 +232,9 @@ class HFBackend:
         # Longest first: similar lengths share a batch (little padding), and a batch too
         # big for memory fails at the start rather than after hours.
         todo.sort(key=lambda i: -len(encoded[i]))
+        if params.choices:
+            self._choose(todo, encoded, params.choices, out, on_result)
+            return [c for c in out if c is not None]
         seeds = [_row_seed(requests[i], params, sample_index) for i in range(len(requests))]
         for batch in self._batches(todo, encoded, params.max_tokens):
             for i, c in zip(batch, self._run_batch([encoded[i] for i in batch], params,
@@ -301,19 +304,38 @@ class HFBackend:
             ))
         return results
 
-    def _generate_model(self):
-        """The callable to generate with, the right adapter active (caller holds the lock)."""
+    def _generate_model(self, forward: bool = False):
+        """The callable to generate with (``forward``: the plain forward pass), the right
+        adapter active (caller holds the lock)."""
         loaded = self._loaded
         if loaded.peft is None:
-            return loaded.model.generate
+            return loaded.model if forward else loaded.model.generate
+        fn = loaded.peft if forward else loaded.peft.generate
         if self._adapter is None:
             # LoRA layers live inside the shared base: switch them off for a plain-base call.
             def plain(**kw):
                 with loaded.peft.disable_adapter():
-                    return loaded.peft.generate(**kw)
+                    return fn(**kw)
             return plain
         loaded.peft.set_adapter(self._adapter)
-        return loaded.peft.generate
+        return fn
+
+    def _choose(self, todo: list[int], encoded: list[list[int]], choices: tuple[str, ...],
+                out: list[Completion | None], on_result: ResultCallback | None) -> None:
+        """Constrained replies: each request gets the most likely of ``choices``."""
+        from .hf_choice import choice_token_ids, pick_choices
+
+        cids = choice_token_ids(self._loaded.tokenizer, choices)
+        for batch in self._batches(todo, encoded, max(len(c) for c in cids)):
+            with self._loaded.lock:
+                picks = pick_choices(self._generate_model(forward=True), self._loaded.tokenizer,
+                                     [encoded[i] for i in batch], cids, self.device)
+            for i, j in zip(batch, picks, strict=True):
+                out[i] = Completion(text=choices[j], finish_reason="stop",
+                                    usage=Usage(prompt_tokens=len(encoded[i]),
+                                                completion_tokens=len(cids[j])))
+                if on_result:
+                    on_result(i, out[i])
 
     def close(self) -> None:
         # The base stays cached for other backends in this process; see ``clear_cache``.

@@ -37,7 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import resolve_api_key, resolve_base_url, scrub
-from .base import ResultCallback
+from .base import ResultCallback, refuse_choices
 from .spec import ModelSpec
 
 log = logging.getLogger("warmbench.openai")
@@ -283,6 +283,7 @@ class OpenAIBackend:
     # -- generation ----------------------------------------------------------------------
     def generate(self, requests: Sequence[ChatRequest], params: SamplingParams, *,
                  sample_index: int = 0, on_result: ResultCallback | None = None) -> list[Completion]:
+        refuse_choices(self.spec, params)
         if not requests:
             return []
         loop = self._ensure_loop()

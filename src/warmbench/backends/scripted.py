@@ -75,6 +75,11 @@ class ScriptedBackend:
         for i, req in enumerate(requests):
             self.calls += 1
             text = self._reply(req, params, sample_index)
+            if params.choices:
+                # Constrained: the scripted reply when it is one of the choices, else the
+                # choice it contains (longest first: INCORRECT before CORRECT), else the first.
+                found = [c for c in sorted(params.choices, key=len, reverse=True) if c in text]
+                text = text if text in params.choices else (found[0] if found else params.choices[0])
             words = text.split()
             finish = "stop"
             if len(words) > params.max_tokens:

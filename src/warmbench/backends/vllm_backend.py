@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
-from .base import ResultCallback
+from .base import ResultCallback, refuse_choices
 from .spec import ModelSpec, adapter_hash
 
 log = logging.getLogger("warmbench.vllm")
@@ -334,6 +334,7 @@ class VLLMBackend:
                  sample_index: int = 0, on_result: ResultCallback | None = None) -> list[Completion]:
         if self._engine is None:
             raise WarmbenchError("vllm backend used after close()")
+        refuse_choices(self.spec, params)
         if not requests:
             return []
         out: list[Completion | None] = [None] * len(requests)

@@ -75,6 +75,9 @@ def register(app: typer.Typer) -> None:
                                     "(the study's published phrase list)."),
         exclusion: str = typer.Option(None, "--exclusion", help="Refusal exclusion: pairwise (default) or per_arm."),
         max_tokens: int = typer.Option(None, "--max-tokens", help="Judge reply budget (default: judge.max_tokens, 512)."),
+        constrained: bool = typer.Option(None, "--constrained/--free", help="Local judges (hf): take the "
+                                         "likeliest allowed verdict line instead of generating freely "
+                                         "(default: judge.constrained, off)."),
         config: Path = typer.Option(None, "--config", help="Config file to use instead of RUN/manifest.json."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
@@ -86,7 +89,7 @@ def register(app: typer.Typer) -> None:
 
         _run_dir(run_dir)
         overrides: dict[str, Any] = {"model": model, "refusal": refusal, "exclusion": exclusion,
-                                     "max_tokens": max_tokens}
+                                     "max_tokens": max_tokens, "constrained": constrained}
         cfg = _config(run_dir, config, overrides)
         if reference:
             cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})

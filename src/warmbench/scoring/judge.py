@@ -79,8 +79,18 @@ def prompt_for(dataset: str) -> JudgePrompt:
     return load_prompt(DATASET_PROMPT.get(dataset.lower(), "answer"))
 
 
-def scorer_name(judge_spec: str, prompt: JudgePrompt) -> str:
-    return f"judge:{judge_spec}@{prompt.tag}"
+# Suffix of a constrained judge's scorer name: its verdicts are a different measurement from
+# the same model's free-text verdicts and are cached and compared separately.
+CONSTRAINED = "+choice"
+
+
+def scorer_name(judge_spec: str, prompt: JudgePrompt, constrained: bool = False) -> str:
+    return f"judge:{judge_spec}@{prompt.tag}" + (CONSTRAINED if constrained else "")
+
+
+def verdict_choices(prompt: JudgePrompt) -> tuple[str, ...]:
+    """The only replies a constrained judge may give: one ``VERDICT: <word>`` line each."""
+    return tuple(f"VERDICT: {w}" for w in prompt.verdicts)
 
 
 def escape_answer(text: str) -> str:
@@ -152,13 +162,20 @@ def judge_answers(
     cases: Sequence[tuple[Item, str, str | None]],
     *,
     max_tokens: int = 512,
+    constrained: bool = False,
     progress: Progress | None = None,
 ) -> list[Decision | None]:
-    """Judge (item, answer text, question shown) cases; ``None`` where the backend failed."""
+    """Judge (item, answer text, question shown) cases; ``None`` where the backend failed.
+
+    ``constrained``: the judge's reply is whichever allowed verdict line the model finds most
+    likely (local backends only), so every verdict parses and there is no retry round.
+    """
     spec = backend.spec.text
-    params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     prompts = [prompt_for(item.dataset) for item, _, _ in cases]
     requests = [build_request(p, item, ans, q) for p, (item, ans, q) in zip(prompts, cases, strict=True)]
+    if constrained:
+        return _judge_constrained(store, backend, prompts, requests, progress)
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     first = cached_generate(store, backend, requests, params, kind="judge", progress=progress,
                             description=f"judge · {spec}")
     out: list[Decision | None] = [None] * len(cases)
@@ -190,4 +207,22 @@ def judge_answers(
                 out[i] = Decision("UNPARSEABLE", scorer_name(spec, p), detail=raw[:MAX_DETAIL_CHARS])
             else:
                 out[i] = _decision(word, p, scorer_name(spec, p), c.text)
+    return out
+
+
+def _judge_constrained(store: RunStore, backend: Backend, prompts: Sequence[JudgePrompt],
+                       requests: Sequence[ChatRequest], progress: Progress | None) -> list[Decision | None]:
+    """One constrained generation per prompt kind (each has its own verdict words)."""
+    spec = backend.spec.text
+    out: list[Decision | None] = [None] * len(requests)
+    for tag in dict.fromkeys(p.tag for p in prompts):
+        idx = [i for i, p in enumerate(prompts) if p.tag == tag]
+        p = prompts[idx[0]]
+        params = SamplingParams(temperature=0.0, max_tokens=16, choices=verdict_choices(p))
+        comps = cached_generate(store, backend, [requests[i] for i in idx], params, kind="judge",
+                                progress=progress, description=f"judge (constrained) · {spec}")
+        for i, c in zip(idx, comps, strict=True):
+            word = parse_verdict(c.text, p) if c.ok else None
+            if word is not None:
+                out[i] = _decision(word, p, scorer_name(spec, p, constrained=True), c.text)
     return out

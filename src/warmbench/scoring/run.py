@@ -60,11 +60,11 @@ def load_run(store: RunStore) -> tuple[list[Answer], dict[str, Item], dict[str, 
     return answers, items, prompts
 
 
-def _active_scorer(answer: Answer, judge_spec: str | None) -> str:
+def _active_scorer(answer: Answer, judge_spec: str | None, constrained: bool = False) -> str:
     """Scorer name deciding this answer (reference names are resolved after scoring)."""
     if judge_spec is None or answer.dataset.lower() in REFERENCE_ONLY:
         return "reference"
-    return scorer_name(judge_spec, prompt_for(answer.dataset))
+    return scorer_name(judge_spec, prompt_for(answer.dataset), constrained)
 
 
 def answer_hash(text: str) -> str:
@@ -115,6 +115,7 @@ def score_answers(
     refusal_mode: str = "corrected",
     max_tokens: int = 512,
     concurrency: int = 8,
+    constrained: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Store a verdict for every answer that lacks one from its active scorer."""
@@ -122,7 +123,7 @@ def score_answers(
     need_ref: list[Answer] = []
     need_judge: list[Answer] = []
     for a in answers:
-        wanted = _active_scorer(a, judge_spec)
+        wanted = _active_scorer(a, judge_spec, constrained)
         if _pick(existing.get(a.key, {}), wanted) is not None:
             continue
         (need_ref if wanted == "reference" else need_judge).append(a)
@@ -140,7 +141,8 @@ def score_answers(
         try:
             cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
-            decisions = judge_answers(store, be, cases, max_tokens=max_tokens, progress=progress)
+            decisions = judge_answers(store, be, cases, max_tokens=max_tokens,
+                                      constrained=constrained, progress=progress)
         finally:
             if own:
                 be.close()
@@ -157,11 +159,12 @@ def scored_frame(
     judge_spec: str | None,
     refusal_mode: str = "corrected",
     exclusion: str = "pairwise",
+    constrained: bool = False,
 ) -> pd.DataFrame:
     """The scored table (``SCORED_COLUMNS``) with the refusal rule applied."""
     rows: list[dict[str, Any]] = []
     for a in answers:
-        v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec))
+        v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec, constrained))
         p = prompts.get(a.prompt_key)
         if a.dataset.lower() == "advbench" and v is not None:
             # On AdvBench the scorer's own decision (judge or reference) is the refusal.
@@ -198,10 +201,10 @@ def run_judge(
     jc = cfg.judge
     judge_spec = backend.spec.text if backend is not None else jc.model
     counts = score_answers(store, answers, items, prompts, judge_spec=judge_spec, backend=backend,
-                           embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens, concurrency=jc.concurrency,
-                           progress=progress)
+                           embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
+                           concurrency=jc.concurrency, constrained=jc.constrained, progress=progress)
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
-                      refusal_mode=jc.refusal, exclusion=jc.exclusion)
+                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained)
     run_dir = store.run_dir
     df.to_parquet(run_path(run_dir, "judge", "scored.parquet"), index=False)
     rates = refusal_rates(df)
@@ -216,7 +219,8 @@ def run_judge(
         "exclusion": jc.exclusion,
     }
     run_path(run_dir, "judge", "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    update_manifest(run_dir, judge={"model": judge_spec, "refusal": jc.refusal, "exclusion": jc.exclusion,
+    update_manifest(run_dir, judge={"model": judge_spec, "constrained": jc.constrained,
+                                    "refusal": jc.refusal, "exclusion": jc.exclusion,
                                     "scorers": summary["scorers"]})
     if progress is not None and len(rates):
         progress.log("refusal rates (arm × dataset):\n" + format_rates(rates))
