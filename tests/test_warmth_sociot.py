@@ -116,6 +116,33 @@ def test_compat_with_dropout_matches_reference_statistically(lm):
     np.testing.assert_array_equal(v, again)  # seeded: reproducible
 
 
+def test_head_chunks_do_not_change_log_probs(lm):
+    """The LM head runs in cache-sized chunks of positions; any chunking gives the same numbers."""
+    prefixes, text_ids = S.encode_exact(lm.tokenizer, TEXTS[:2])
+    ids = [prefixes[0] + text_ids[0], prefixes[5] + text_ids[1]]
+    tg = [np.arange(len(prefixes[0]), len(ids[0])), np.arange(len(prefixes[5]), len(ids[1]))]
+    lm.model.eval()
+    with torch.inference_mode():
+        whole = S._token_logprobs(lm, ids, tg, pad_id=0, use_mask=True)
+        small = S._token_logprobs(lm, ids, tg, pad_id=0, use_mask=True, chunk=7)
+    for a, b in zip(whole, small, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert S._head_chunk(262_144) == 16 and S._head_chunk(50_257) == 41 and S._head_chunk(300) == 2048
+    assert S._head_chunk(262_144, "cuda:0") == 512
+
+
+def test_compat_skips_identical_passes_unless_asked(lm, monkeypatch):
+    """Without dropout every pass is the same: one stands for all, unless the benchmark asks
+    for equal work (skip_identical=False)."""
+    calls = []
+    real = S.compat_values
+    monkeypatch.setattr(S, "compat_values", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    monkeypatch.setattr(S, "has_dropout", lambda model: False)
+    one = S.score_compat(lm, TEXTS[:1], repeats=4)
+    S.score_compat(lm, TEXTS[:1], repeats=4, skip_identical=False)
+    assert calls == [1, 4] and one.se[0] == 0.0
+
+
 def test_unknown_method(lm):
     with pytest.raises(ValueError, match="unknown SocioT method"):
         S.score_texts(lm, ["x"], "nope")
