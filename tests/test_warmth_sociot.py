@@ -127,8 +127,24 @@ def test_head_chunks_do_not_change_log_probs(lm):
         small = S._token_logprobs(lm, ids, tg, pad_id=0, use_mask=True, chunk=7)
     for a, b in zip(whole, small, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    assert S._head_chunk(262_144) == 16 and S._head_chunk(50_257) == 41 and S._head_chunk(300) == 2048
+    assert S._head_chunk(262_144) == 256 and S._head_chunk(50_257) == 333 and S._head_chunk(300) == 2048
     assert S._head_chunk(262_144, "cuda:0") == 512
+
+
+def test_compat_batch_follows_device_and_width():
+    """CPU: batches capped by the widest activation (GPT-2 small: about one 4-sentence set),
+    since bigger ones only fall out of cache; GPU: one big batch."""
+    from types import SimpleNamespace as NS
+
+    from transformers import GPT2Config, LlamaConfig
+
+    def bt(cfg, device="cpu"):
+        return S.compat_batch_tokens(NS(device=device, model=NS(config=cfg)))
+
+    assert bt(GPT2Config()) == 341  # n_inner None: 4 × 768
+    assert bt(GPT2Config(n_embd=64)) == 4096
+    assert bt(LlamaConfig(hidden_size=576, intermediate_size=1536)) == 682
+    assert bt(GPT2Config(), "cuda:0") == 65536
 
 
 def test_compat_skips_identical_passes_unless_asked(lm, monkeypatch):
