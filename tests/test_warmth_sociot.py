@@ -145,6 +145,9 @@ def test_compat_batch_follows_device_and_width():
     assert bt(GPT2Config(n_embd=64)) == 4096
     assert bt(LlamaConfig(hidden_size=576, intermediate_size=1536)) == 682
     assert bt(GPT2Config(), "cuda:0") == 65536
+    gpt2 = NS(device="cpu", model=NS(config=GPT2Config()))
+    assert S.exact_batch_tokens(gpt2) == 341
+    assert S.exact_batch_tokens(NS(device="cuda", model=gpt2.model)) == 4096
 
 
 def test_compat_skips_identical_passes_unless_asked(lm, monkeypatch):

@@ -158,11 +158,13 @@ def encode_exact(tok, texts: Sequence[str]) -> tuple[list[list[int]], list[list[
     return prefixes, [list(t) for t in text_ids]
 
 
-def context_logprobs(lm: LoadedMetricModel, texts: Sequence[str], *, batch_tokens: int = 4096,
+def context_logprobs(lm: LoadedMetricModel, texts: Sequence[str], *, batch_tokens: int | None = None,
                      progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(n × 8 summed log-probs of each text's tokens per context, n_tokens per text)."""
     import torch
 
+    if batch_tokens is None:
+        batch_tokens = exact_batch_tokens(lm)
     prefixes, text_ids = encode_exact(lm.tokenizer, texts)
     n = len(texts)
     lp = np.full((n, len(CONTEXTS)), np.nan)
@@ -190,7 +192,7 @@ def context_logprobs(lm: LoadedMetricModel, texts: Sequence[str], *, batch_token
     return lp, ntok
 
 
-def score_exact(lm: LoadedMetricModel, texts: Sequence[str], *, batch_tokens: int = 4096,
+def score_exact(lm: LoadedMetricModel, texts: Sequence[str], *, batch_tokens: int | None = None,
                 progress=None) -> Scores:
     """Deterministic SocioT warmth per text (nats per text token; NaN for empty texts)."""
     lp, ntok = context_logprobs(lm, texts, batch_tokens=batch_tokens, progress=progress)
@@ -272,22 +274,35 @@ def compat_values(lm: LoadedMetricModel, sets: Sequence[list[list[int]]], repeat
     return out
 
 
-def compat_batch_tokens(lm: LoadedMetricModel) -> int:
-    """Default tokens per compat forward pass.
+def cpu_batch_tokens(model) -> int:
+    """Tokens per forward pass on a CPU: ~4 MB of float32 of the widest activation
+    (tokens × MLP width), clamped to 256-4,096.
 
-    GPU: big (65,536): one batched pass fills the device instead of many small launches.
-    CPU: a pass is compute-bound already at one set (4 sentences), so batching gains nothing,
-    while big batches push the widest activations (tokens × MLP width) out of cache: GPT-2
-    small measured 0.8× the per-set reference at 4,096 tokens. Cap them at ~4 MB of float32.
+    A CPU pass is compute-bound already at a few hundred tokens, so bigger batches gain
+    nothing, while they push the activations out of cache: at GPT-2 small's shapes 4,096-token
+    batches ran compat at 0.82-0.93x the per-set reference and exact ~12% slower than 341.
     """
-    if str(lm.device).startswith("cuda"):
-        return 65536
-    cfg = lm.model.config
+    cfg = model.config
     width = max(int(getattr(cfg, a, 0) or 0) for a in ("n_inner", "intermediate_size", "hidden_size",
                                                         "n_embd"))
     if getattr(cfg, "n_inner", None) is None and getattr(cfg, "n_embd", None):
         width = max(width, 4 * int(cfg.n_embd))  # GPT-2: n_inner None means 4 × n_embd
     return max(256, min(4096, (1 << 20) // max(width, 1)))
+
+
+def compat_batch_tokens(lm: LoadedMetricModel) -> int:
+    """Default tokens per compat pass: GPU 65,536 (one batched pass fills the device instead
+    of many small launches); CPU ``cpu_batch_tokens``."""
+    if str(lm.device).startswith("cuda"):
+        return 65536
+    return cpu_batch_tokens(lm.model)
+
+
+def exact_batch_tokens(lm: LoadedMetricModel) -> int:
+    """Default tokens per exact pass: GPU 4,096; CPU ``cpu_batch_tokens``."""
+    if str(lm.device).startswith("cuda"):
+        return 4096
+    return cpu_batch_tokens(lm.model)
 
 
 def score_compat(lm: LoadedMetricModel, texts: Sequence[str], *, repeats: int = DEFAULT_REPEATS,
@@ -351,7 +366,7 @@ def score_texts(lm: LoadedMetricModel, texts: Sequence[str], method: str = "exac
                 progress=None) -> Scores:
     """Score texts with ``exact`` or ``compat``."""
     if method == "exact":
-        return score_exact(lm, texts, batch_tokens=batch_tokens or 4096, progress=progress)
+        return score_exact(lm, texts, batch_tokens=batch_tokens, progress=progress)
     if method == "compat":
         return score_compat(lm, texts, repeats=repeats, seed=seed, batch_tokens=batch_tokens,
                             progress=progress)
