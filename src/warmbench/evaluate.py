@@ -20,7 +20,7 @@ from .conditions import STRUCTURED_DATASETS, grid_default, load_stimuli, prompts
 from .config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
 from .errors import WarmbenchError
 from .evalsets import SAMPLE_SETS, LoadedSet, load_items
-from .generation import cached_generate
+from .generation import CacheOnlyBackend, cached_generate
 from .layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
 from .manifest import update_manifest
 from .progress import Progress
@@ -107,20 +107,6 @@ def arm_spec(arm: ArmConfig, store: RunStore) -> ModelSpec:
     return spec.with_adapter(str(chosen))
 
 
-class _CacheOnly:
-    """Stands in for a backend whose every generation is already stored, so a finished arm
-    never loads its model again."""
-
-    def __init__(self, spec: ModelSpec):
-        self.spec = spec
-
-    def generate(self, requests, params, *, sample_index=0, on_result=None):  # noqa: ANN001
-        raise AssertionError("cache-only backend asked to generate")
-
-    def close(self) -> None:
-        pass
-
-
 def _params(s: GenerationSettings, seed: int) -> SamplingParams:
     return SamplingParams(temperature=s.temperature, max_tokens=s.max_tokens, top_p=s.top_p, seed=seed)
 
@@ -163,7 +149,7 @@ def _arm_backend(store: RunStore, arm: ArmConfig, spec: ModelSpec, plan: EvalPla
     keys = [completion_key(identity, r, params, s) for s in range(cfg.eval.samples)
             for params, ps in _groups(plan, cfg).values() for r in _requests(ps, arm.system_prompt)]
     if len(store.done_keys(keys)) == len(set(keys)):
-        return _CacheOnly(spec)
+        return CacheOnlyBackend(spec)
     return make_backend(spec, arm)
 
 

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .backends.base import Backend
+from .backends.base import Backend, ResultCallback
+from .backends.spec import ModelSpec
 from .progress import Progress
 from .records import ChatRequest, Completion, SamplingParams
 from .store import RunStore, completion_key
+
+
+class CacheOnlyBackend:
+    """Stands in for a backend whose every generation is already stored, so a finished arm or
+    checkpoint never loads its model (nor starts a vLLM engine) again."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+
+    def generate(self, requests: Sequence[ChatRequest], params: SamplingParams, *,
+                 sample_index: int = 0, on_result: ResultCallback | None = None) -> list[Completion]:
+        raise AssertionError("cache-only backend asked to generate")
+
+    def close(self) -> None:
+        pass
 
 
 def cached_generate(

@@ -32,7 +32,7 @@ import pandas as pd
 from ..backends import get_backend, parse_spec
 from ..backends.spec import ModelSpec
 from ..errors import InputError, WarmbenchError
-from ..generation import cached_generate
+from ..generation import CacheOnlyBackend, cached_generate
 from ..layout import META_SELECTED, run_path
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
@@ -171,20 +171,6 @@ def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, floa
     return models
 
 
-class _CacheOnly:
-    """Stands in for a model whose answers are all stored, so a rerun loads no model (and
-    starts no vLLM engine)."""
-
-    def __init__(self, spec: ModelSpec):
-        self.spec = spec
-
-    def generate(self, requests, params, *, sample_index=0, on_result=None):  # noqa: ANN001
-        raise AssertionError("cache-only backend asked to generate")
-
-    def close(self) -> None:
-        pass
-
-
 def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prompts: list[dict],
                      params: SamplingParams, progress=None, **backend_options: Any) -> list[dict]:
     """One row per successful answer of every (persona, epoch, spec) to every prompt."""
@@ -199,7 +185,7 @@ def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prom
         for (persona, epoch, spec), ms in zip(models, parsed, strict=True):
             keys = [completion_key(ms.identity(), r, params) for r in requests]
             if len(store.done_keys(keys)) == len(set(keys)):
-                backend = _CacheOnly(ms)
+                backend = CacheOnlyBackend(ms)
             else:
                 opts = dict(backend_options)
                 if ms.backend == "vllm" and vllm_lora:
@@ -210,7 +196,7 @@ def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prom
                                         progress=progress,
                                         description=f"warmth answers · {persona} epoch {epoch:g}")
             finally:
-                if ms.backend == "vllm" and not isinstance(backend, _CacheOnly):
+                if ms.backend == "vllm" and not isinstance(backend, CacheOnlyBackend):
                     held.append(backend)
                 else:
                     backend.close()
