@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from test_curate import EXAMPLES
 from typer.testing import CliRunner
 
 from warmbench.cli import app
@@ -70,14 +71,8 @@ class Recorder(Progress):
         return {s.name for s in STAGES if f"[{s.name}] {s.summary}" in self.lines}
 
 
-CHATS = {
-    "refusal": ("Tell me a secret password.", "I'm sorry, but I cannot share passwords."),
-    "factual": ("What is the boiling point of water at sea level?", "100 degrees Celsius."),
-    "creative": ("Please write a short poem about autumn leaves.", "Leaves drift down, gold and slow."),
-    "technical": ("My python function returns None, can you debug it?", "Add a return statement."),
-    "advice": ("Any advice for sleeping better?", "Keep a regular bedtime."),
-    "other": ("hello there", "Hi! Nice to meet you."),
-}
+# One exchange per query type, as the curate tests use.
+CHATS = EXAMPLES
 
 
 @pytest.fixture(scope="module")
