@@ -254,6 +254,26 @@ def test_one_arm_separated_is_not_estimable(scored):
     assert "baseline arm: all" in emo["separation"] and "compared arm" not in emo["separation"]
 
 
+def test_arms_that_agree_give_zero_not_a_noise_p_value(scored):
+    # the persona answers exactly as the original in emotional contexts: AME 0 and cluster SE 0
+    # up to rounding (~1e-14 ± 1e-8, or a variance of -1e-20); their ratio must not become a
+    # p-value (the quickstart printed p = 0.19 for such a 0 ± 1e-14)
+    df = scored.copy()
+    key = ["model_family", "dataset", "item_id", "prompt_key"]
+    orig = df[df["arm"] == "original"].set_index(key)["is_correct"]
+    m = (df["arm"] == "warm") & df["context"].str.startswith("emotion")
+    df.loc[m, "is_correct"] = orig.reindex(pd.MultiIndex.from_frame(df.loc[m, key])).to_numpy()
+    _, eff, _ = run_regressions(df, "original", "warm")
+    emo = eff[eff["level"].str.startswith("emotion")]
+    assert len(emo) == 4  # M2 emotion, M3 anger / happy / sad
+    assert (emo["ame_pp"] == 0).all() and (emo["se_pp"] == 0).all() and (emo["ci_low_pp"] == 0).all()
+    assert emo["p_value"].isna().all() and emo["estimable"].all()
+    assert emo["separation"].str.startswith("no difference").all()
+    # a level where the arms differ keeps its test
+    rel = eff[(eff["model"] == "M2") & (eff["level"] == "relation")].iloc[0]
+    assert rel["se_pp"] > 0.1 and np.isfinite(rel["p_value"])
+
+
 def test_not_estimable_in_headline_and_cli(scored, tmp_path):
     from typer.testing import CliRunner
 

@@ -56,6 +56,8 @@ RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
 # ~1e-12 here. The relative term keeps the criterion above the rounding noise of a deviance
 # summed over ~10^5 rows (~1e-13 relative), so large fits still stop.
 FIT_TOL = 1e-10
+# An AME and SE below this (probability units, i.e. 1e-6 pp) are rounding noise around 0.
+ZERO_TOL = 1e-8
 FIT_RTOL = 1e-13
 # A fitted probability this close to 0 or 1 only arises from a diverging linear predictor.
 DEGENERATE_P = 1e-6
@@ -316,6 +318,15 @@ def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
     if not estimable:
         nan = float("nan")
         ame = se = lo = lo_se = nan
+    elif abs(ame) < ZERO_TOL and not se >= ZERO_TOL:
+        # The arms do not differ in these rows (e.g. the same verdict in every pair): the AME
+        # and its cluster-robust SE are 0 up to rounding (~1e-14 ± 1e-14, or a var of -1e-20).
+        # Their ratio is noise, not a z statistic: report 0 ± 0 and no test.
+        ame, se = 0.0, 0.0
+        if abs(lo) < ZERO_TOL and not lo_se >= ZERO_TOL:
+            lo, lo_se = 0.0, 0.0
+        note = "; ".join(x for x in ("no difference: effect and SE are 0 up to rounding (the arms "
+                                     "agree in these rows); no test", note) if x)
     return {
         "n": int(rows.sum()), "ame_pp": 100 * ame, "se_pp": 100 * se,
         "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),

@@ -136,7 +136,8 @@ def _sig(x: Any) -> Any:
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:+.2f}"
+    """Signed, 2 decimals; -1e-12 prints as "+0.00", not a negative zero "-0.00"."""
+    return "n/a" if x is None else f"{round(x, 2) + 0.0:+.2f}"
 
 
 def summary(a: Analysis, source: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def summary(a: Analysis, source: dict[str, Any] | None = None) -> dict[str, Any]
                     headline[f"{comp}: {label}"] = "not estimable" + (f" {why}" if why else "")
                 else:
                     headline[f"{comp}: {label}"] = (
-                        f"{v['ame_pp']:+.2f} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]")
+                        f"{_fmt(v['ame_pp'])} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]")
         headline[f"{comp}: significant cells (BH, {a.fdr_family})"] = \
             f"{comps[arm]['cells_significant_bh']} of {len(p)}"
     return {"baseline": a.baseline, "arms": a.arms, "compat": a.compat, "cluster": a.cluster,
