@@ -52,11 +52,18 @@ def package_versions() -> dict[str, str]:
 
 
 def git_revision() -> str | None:
+    """The installed warmbench's commit, with "+dirty" when its tracked files have uncommitted
+    changes (the commit alone would then not say which code produced a number)."""
     try:
         here = Path(__file__).resolve().parent
         r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
                            text=True, timeout=5)
-        return r.stdout.strip() or None
+        rev = r.stdout.strip()
+        if not rev or r.returncode:
+            return None
+        d = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=5)
+        return rev + ("+dirty" if d.returncode == 0 and d.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
