@@ -125,6 +125,9 @@ def _attach_adapter(loaded: _Loaded, adapter_dir: str) -> str:
             from peft import PeftModel
         except ImportError as e:
             raise MissingExtraError("peft", "ml", "LoRA adapters") from e
+        from ..quiet import silence_peft_deprecations
+
+        silence_peft_deprecations()
         name = f"a{len(loaded.adapters)}"
         if loaded.peft is None:
             loaded.peft = PeftModel.from_pretrained(loaded.model, str(p), adapter_name=name)

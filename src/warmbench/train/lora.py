@@ -173,12 +173,16 @@ def lora_config(train, model_type: str):
 
 
 def _quiet_libraries() -> None:
-    """datasets' map bars and transformers' weight-loading bars would interleave with ours."""
+    """datasets' map bars and transformers' weight-loading bars would interleave with ours;
+    peft's and trl's deprecation noise says nothing to a user (``quiet``)."""
     import datasets
     import transformers
 
+    from ..quiet import silence_peft_deprecations
+
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
+    silence_peft_deprecations()
 
 
 def latest_trainer_checkpoint(out_dir: Path) -> Path | None:
