@@ -56,9 +56,9 @@ RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
 # ~1e-12 here. The relative term keeps the criterion above the rounding noise of a deviance
 # summed over ~10^5 rows (~1e-13 relative), so large fits still stop.
 FIT_TOL = 1e-10
+FIT_RTOL = 1e-13
 # An AME and SE below this (probability units, i.e. 1e-6 pp) are rounding noise around 0.
 ZERO_TOL = 1e-8
-FIT_RTOL = 1e-13
 # A fitted probability this close to 0 or 1 only arises from a diverging linear predictor.
 DEGENERATE_P = 1e-6
 # |log-odds coefficient| above this (an odds ratio > 22,000) is a diverging direction, not an
