@@ -127,7 +127,9 @@ def test_head_chunks_do_not_change_log_probs(lm):
         small = S._token_logprobs(lm, ids, tg, pad_id=0, use_mask=True, chunk=7)
     for a, b in zip(whole, small, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    assert S._head_chunk(262_144) == 256 and S._head_chunk(50_257) == 333 and S._head_chunk(300) == 2048
+    # CPU: ~8 MB of logits per chunk (2**21 floats), 128 to 2,048 positions.
+    assert S._head_chunk(4096) == 512 and S._head_chunk(16_384) == 128
+    assert S._head_chunk(262_144) == 128 and S._head_chunk(50_257) == 128 and S._head_chunk(300) == 2048
     assert S._head_chunk(262_144, "cuda:0") == 512
 
 

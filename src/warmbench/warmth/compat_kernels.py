@@ -1,0 +1,194 @@
+"""``compat``'s train-mode passes on a CPU: the same arithmetic through cheaper kernels.
+
+The published SocioT metric runs GPT-2 in train mode, so each of its 100 passes per set draws
+fresh dropout masks, and no work is shared between passes: the only room for speed is in how
+each pass is computed. Profiled on a 2-core Xeon (torch 2.13, tiny GPT-2, 4,096-token batches),
+torch's ``bernoulli_`` was 28% of a pass at ~6 ns per element, and most of its elements are
+attention probabilities (heads × tokens² per row). ``cpu_compat_kernels(model, seed)`` swaps
+three things in for a ``with`` block and puts them back after, even on an error:
+
+1. **Dropout masks from SFC64.** Each ``torch.nn.Dropout`` with p > 0 becomes
+   :class:`SFC64Dropout`: an element is dropped when a 32-bit word from NumPy's SFC64 generator
+   is at or above ``round((1 - p) · 2³²)``, and kept elements are scaled by 1 / (1 − p), as
+   ``torch.nn.functional.dropout`` does. Each element is kept independently with probability
+   1 − p to within 2⁻³³ (torch's own draw compares a 24-bit float). ~2 ns per element. The
+   values differ from torch's for the same seed (another random stream); the distribution
+   does not.
+2. **Attention** (GPT-2 only, the model the metric is defined on; see ``ATTENTION_MODELS``):
+   transformers' attention functions apply probability dropout with ``F.dropout``, not a
+   module, so an attention function registered with transformers' ``AttentionInterface``
+   (:func:`sfc64_eager_attention`) computes eager attention with the SFC64 masks. It also
+   folds the 1/√d scale and the causal mask into one ``baddbmm``, and the 1 / (1 − p)
+   rescale into the values (tokens × head width, not tokens²): ``(P ∘ keep / (1 − p)) V =
+   (P ∘ keep) (V / (1 − p))``. Probabilities above the diagonal are 0, dropped or not.
+3. **GELU**: GPT-2's ``gelu_new`` (``NewGELUActivation``, seven elementwise passes in Python)
+   becomes transformers' ``GELUTanh``: the same tanh formula in one fused torch kernel
+   (``F.gelu(approximate="tanh")``), half the time; results differ by float rounding
+   (≤ 5e-7 absolute on N(0, 3²) inputs).
+
+Only on a CPU. On CUDA torch's dropout is already cheap (Philox, on the device) and masks drawn
+on the host would have to be copied over, so nothing is swapped there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+ATTENTION_NAME = "warmbench_sfc64_eager"
+# Architectures whose attention this module's function has been checked against (eval-mode
+# logits equal to the model's own sdpa path, tests/test_compat_kernels.py). Others keep their
+# own attention (and torch's dropout inside it); their dropout modules and GELU are still swapped.
+ATTENTION_MODELS = frozenset({"gpt2"})
+_WORD = 1 << 32
+
+
+class MaskSource:
+    """Independent drop-masks from one seeded SFC64 stream (deterministic for a seed)."""
+
+    def __init__(self, seed: int) -> None:
+        self._bits = np.random.SFC64(seed)
+
+    def drop(self, shape: torch.Size, p: float) -> torch.Tensor:
+        """A bool tensor: each element True (dropped) with probability p (to within 2⁻³³)."""
+        n = int(np.prod(shape))
+        words = self._bits.random_raw((n + 1) // 2).view(np.int32)[:n]
+        # The int32 view of 32 uniform bits is uniform on [−2³¹, 2³¹), so
+        # P(w ≥ t − 2³¹) = 1 − t / 2³² with t = round((1 − p) · 2³²).
+        threshold = round((1.0 - p) * _WORD) - (_WORD >> 1)
+        return torch.from_numpy(words).view(shape) >= threshold
+
+    def apply(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """``F.dropout(x, p, training=True)`` in distribution (a new tensor)."""
+        if p <= 0:
+            return x
+        if p >= 1:
+            return torch.zeros_like(x)
+        return (x * (1.0 / (1.0 - p))).masked_fill_(self.drop(x.shape, p), 0.0)
+
+
+class SFC64Dropout(torch.nn.Module):
+    """Stands in for ``torch.nn.Dropout(p)``: train mode draws from a :class:`MaskSource`."""
+
+    def __init__(self, p: float, source: MaskSource) -> None:
+        super().__init__()
+        self.p = p
+        self.source = source
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.source.apply(x, self.p) if self.training else x
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, SFC64"
+
+
+# The source for attention dropout, set by ``cpu_compat_kernels`` around its block: a module
+# slot because transformers calls the attention function with an attention module we do not own.
+_ATTENTION_SOURCE: list[MaskSource] = []
+
+
+def _causal_bias(tq: int, tk: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """(tq, tk) additive mask: 0 where key j ≤ query i, the dtype's minimum above (SDPA's
+    upper-left alignment, which is what ``is_causal`` means to the sdpa path it replaces)."""
+    upper = torch.ones(tq, tk, dtype=torch.bool, device=device).triu_(1)
+    return torch.zeros(tq, tk, dtype=dtype, device=device).masked_fill_(upper, torch.finfo(dtype).min)
+
+
+def sfc64_eager_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                          is_causal=None, **kwargs):
+    """Eager attention whose probability dropout draws from the active :class:`MaskSource`.
+
+    Shapes as in transformers: query (B, H, Tq, D), key/value (B, H, Tk, D); returns
+    ((B, Tq, H, D) contiguous, probabilities). ``attention_mask`` comes from transformers'
+    ``sdpa_mask`` (registered for this name): None when the mask is purely causal, else a
+    bool (B, 1, Tq, Tk) tensor, True = attend."""
+    b, h, tq, d = query.shape
+    tk = key.shape[-2]
+    if scaling is None:
+        scaling = d ** -0.5
+    q3 = query.reshape(b * h, tq, d)
+    k3 = key.reshape(b * h, tk, d)
+    causal = (is_causal if is_causal is not None else getattr(module, "is_causal", True)) and tq > 1
+    if attention_mask is None and causal:
+        # One (Tq, Tk) bias broadcast over every row and head, fused into the matmul.
+        bias = _causal_bias(tq, tk, query.dtype, query.device)
+        scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=scaling).view(b, h, tq, tk)
+    else:
+        scores = torch.bmm(q3, k3.transpose(1, 2)).mul_(scaling).view(b, h, tq, tk)
+        if attention_mask is not None and attention_mask.dtype == torch.bool:
+            scores.masked_fill_(~attention_mask[:, :, :, :tk], torch.finfo(scores.dtype).min)
+        elif attention_mask is not None:  # an additive float mask
+            scores = scores + attention_mask[:, :, :, :tk]
+    probs = torch.softmax(scores, dim=-1).type(value.dtype)
+    if dropout > 0 and module.training:
+        if _ATTENTION_SOURCE:
+            probs.masked_fill_(_ATTENTION_SOURCE[-1].drop(probs.shape, dropout), 0.0)
+            value = value * (1.0 / (1.0 - dropout))
+        else:  # called outside ``cpu_compat_kernels``: torch's own draw, same distribution
+            probs = torch.nn.functional.dropout(probs, p=dropout, training=True)
+    out = torch.matmul(probs, value).transpose(1, 2).contiguous()
+    return out, probs
+
+
+def _register_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION_NAME, sfc64_eager_attention)
+    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+
+
+def _swaps_attention(model) -> bool:
+    cfg = getattr(model, "config", None)
+    return (getattr(cfg, "model_type", None) in ATTENTION_MODELS
+            and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager")
+            and hasattr(model, "set_attn_implementation"))
+
+
+def _module_swaps(model, source: MaskSource) -> list[tuple[torch.nn.Module, str, torch.nn.Module,
+                                                           torch.nn.Module]]:
+    """(parent, attribute, original, replacement) for every dropout and gelu_new module."""
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    out = []
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, torch.nn.Dropout) and child.p > 0:
+                new: torch.nn.Module = SFC64Dropout(child.p, source)
+            elif type(child) is NewGELUActivation:
+                new = GELUTanh()
+            else:
+                continue
+            new.train(child.training)
+            out.append((parent, name, child, new))
+    return out
+
+
+@contextlib.contextmanager
+def cpu_compat_kernels(model, seed: int, *, device: str = "cpu") -> Iterator[bool]:
+    """Within the block, ``model`` runs its train-mode passes through this module's kernels,
+    with dropout drawn from SFC64 seeded with ``seed``. CPU only: yields whether anything was
+    swapped. Everything is put back on exit, even on an error."""
+    if not str(device).startswith("cpu"):
+        yield False
+        return
+    source = MaskSource(seed)
+    swaps = _module_swaps(model, source)
+    old_impl = model.config._attn_implementation if _swaps_attention(model) else None
+    _ATTENTION_SOURCE.append(source)
+    try:
+        for parent, name, _, new in swaps:
+            setattr(parent, name, new)
+        if old_impl is not None:
+            _register_attention()
+            model.set_attn_implementation(ATTENTION_NAME)
+        yield True
+    finally:
+        _ATTENTION_SOURCE.remove(source)
+        if old_impl is not None:
+            model.set_attn_implementation(old_impl)
+        for parent, name, old, _ in swaps:
+            setattr(parent, name, old)
