@@ -105,6 +105,9 @@ def test_adapters_share_one_base(tiny_llama, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from warmbench.quiet import silence_peft_deprecations
+
+    silence_peft_deprecations()  # this test builds its adapters with peft directly
     dirs = []
     for seed in (1, 2):
         torch.manual_seed(seed)

@@ -167,6 +167,9 @@ def test_checkpoint_loads_as_peft_adapter_and_changes_the_model(trained, tiny_ll
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from warmbench.quiet import silence_peft_deprecations
+
+    silence_peft_deprecations()  # this test loads the adapter with peft directly
     run = trained[0]
     ckpt = run / "train" / "warm" / "checkpoint-epoch-2"
     base = AutoModelForCausalLM.from_pretrained(tiny_llama)

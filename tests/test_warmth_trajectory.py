@@ -185,6 +185,9 @@ def test_trajectory_with_peft_adapters(tmp_path, tiny_llama, tiny_gpt2):
     peft = pytest.importorskip("peft")
     from transformers import AutoModelForCausalLM
 
+    from warmbench.quiet import silence_peft_deprecations
+
+    silence_peft_deprecations()  # this test builds its adapters with peft directly
     run = tmp_path / "run"
     entries = []
     for e in (1, 2):

@@ -38,6 +38,7 @@ effect is reported as not estimable (``estimable`` False, numbers NaN, the reaso
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 from scipy.special import expit
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from ..errors import WarmbenchError
 
@@ -224,7 +226,10 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
     n_clusters = None
     if cluster not in ("question", "none"):
         raise WarmbenchError(f"unknown cluster option {cluster!r} (known: question, none)")
-    with single_thread_blas():
+    with single_thread_blas(), warnings.catch_warnings():
+        # Separation is detected and reported per effect (``_separation``: not estimable, with
+        # the cells named); statsmodels' generic warning would only repeat it without saying where.
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
         codes = pd.factorize(data["cluster"])[0]
         if cluster == "question" and codes.max() < 1:
             # One question: a cluster-robust covariance needs >= 2 clusters (statsmodels divides
