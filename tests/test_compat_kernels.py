@@ -147,3 +147,15 @@ def test_attention_dropout_is_unbiased_with_torchs_spread():
     assert float(((ours.mean(0) - plain).abs() / se).max()) < 5
     ratio = ours.std(0) / theirs.std(0)
     assert float(ratio.min()) > 0.9 and float(ratio.max()) < 1.1
+
+
+def test_older_transformers_keep_attention_and_gelu(lm, monkeypatch):
+    """Without transformers' attention interfaces or the fused GELU class (older releases) the
+    model keeps its own attention and activation; dropout modules are still swapped."""
+    monkeypatch.setattr(K, "_register_attention", lambda: False)
+    monkeypatch.setattr(K, "_gelu_classes", lambda: (None, None))
+    impl = lm.model.config._attn_implementation
+    with K.cpu_compat_kernels(lm.model, seed=0):
+        names = _modules(lm.model)
+        assert lm.model.config._attn_implementation == impl
+        assert "NewGELUActivation" in names and "SFC64Dropout" in names

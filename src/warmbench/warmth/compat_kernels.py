@@ -133,33 +133,46 @@ def sfc64_eager_attention(module, query, key, value, attention_mask, scaling=Non
     return out, probs
 
 
-def _register_attention() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
+def _register_attention() -> bool:
+    """Register the attention function and its mask with transformers; False where this
+    transformers has no such interfaces (before 4.5x): the model then keeps its own attention."""
+    try:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        return False
     AttentionInterface.register(ATTENTION_NAME, sfc64_eager_attention)
     AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+    return True
 
 
 def _swaps_attention(model) -> bool:
     cfg = getattr(model, "config", None)
     return (getattr(cfg, "model_type", None) in ATTENTION_MODELS
             and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager")
-            and hasattr(model, "set_attn_implementation"))
+            and hasattr(model, "set_attn_implementation") and _register_attention())
+
+
+def _gelu_classes() -> tuple[type | None, type | None]:
+    """(gelu_new's class, the fused tanh-GELU class) in this transformers, or None (the fused
+    class was ``PytorchGELUTanh`` in older releases)."""
+    from transformers import activations
+
+    fused = getattr(activations, "GELUTanh", None) or getattr(activations, "PytorchGELUTanh", None)
+    return getattr(activations, "NewGELUActivation", None), fused
 
 
 def _module_swaps(model, source: MaskSource) -> list[tuple[torch.nn.Module, str, torch.nn.Module,
                                                            torch.nn.Module]]:
     """(parent, attribute, original, replacement) for every dropout and gelu_new module."""
-    from transformers.activations import GELUTanh, NewGELUActivation
-
+    gelu_new, fused_gelu = _gelu_classes()
     out = []
     for parent in model.modules():
         for name, child in parent.named_children():
             if isinstance(child, torch.nn.Dropout) and child.p > 0:
                 new: torch.nn.Module = SFC64Dropout(child.p, source)
-            elif type(child) is NewGELUActivation:
-                new = GELUTanh()
+            elif fused_gelu is not None and gelu_new is not None and type(child) is gelu_new:
+                new = fused_gelu()
             else:
                 continue
             new.train(child.training)
@@ -183,7 +196,6 @@ def cpu_compat_kernels(model, seed: int, *, device: str = "cpu") -> Iterator[boo
         for parent, name, _, new in swaps:
             setattr(parent, name, new)
         if old_impl is not None:
-            _register_attention()
             model.set_attn_implementation(ATTENTION_NAME)
         yield True
     finally:
