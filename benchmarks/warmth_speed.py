@@ -95,7 +95,7 @@ def _bpe_tokenizer(corpus: list[str], vocab: int):
                                    eos_token="<|endoftext|>")
 
 
-def build_model(name: str, corpus: list[str]):
+def build_model(name: str, corpus: list[str], tokenizer: Path | None = None):
     """A random-weight GPT-2 (see the module doc) or a real metric model, loaded on CPU/GPU."""
     from warmbench.warmth.metric_model import load_metric_model, metric_model, resolve_metric_model
 
@@ -120,7 +120,9 @@ def build_model(name: str, corpus: list[str]):
 
             from warmbench.embedded import resolve_model
 
-            tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
+            # --tokenizer: a saved copy, for machines without the embedded model's package
+            # (benchmarks/device/prepare.sh saves one for a GPU machine).
+            tok = AutoTokenizer.from_pretrained(tokenizer or resolve_model("smollm2-135m"))
             cfg = GPT2Config()  # GPT-2 small: 12 layers, 768 wide, vocabulary 50257, dropout 0.1
             what = "random weights, GPT-2 small shapes, SmolLM2 BPE tokenizer"
         torch.manual_seed(0)
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="texts per interleaved block (each block timed with all three methods)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (shared CPUs: 1 is often fastest)")
     ap.add_argument("--texts", type=Path, default=None, help="sample_data folder to draw texts from")
+    ap.add_argument("--tokenizer", type=Path, default=None,
+                    help="gpt2-small-random: tokenizer folder to use instead of the embedded SmolLM2 one")
     ap.add_argument("--bound", type=int, default=0, metavar="N",
                     help="also time compat on the first N texts with dropout's random numbers free "
                          "(nothing dropped): not a valid compat, an upper bound on what a cheaper "
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     texts, src = load_texts(a.n_texts, a.texts)
     n = len(texts)
     n_ref = min(a.reference_texts or n, n)
-    lm = build_model(a.model, released_answers(a.texts) or texts)
+    lm = build_model(a.model, released_answers(a.texts) or texts, a.tokenizer)
     dev = lm.device if str(lm.device).startswith("cuda") else f"{_cpu()}, {os.cpu_count()} cores"
     print(f"machine: {dev}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"load average at start {_load()}")
