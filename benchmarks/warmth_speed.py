@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(nothing dropped): not a valid compat, an upper bound on what a cheaper "
                          "random-number source could gain")
     a = ap.parse_args(argv)
+    bound = a.bound
 
     import torch
 
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     n_ref = min(a.reference_texts or n, n)
     lm = build_model(a.model, released_answers(a.texts) or texts, a.tokenizer)
     dev = lm.device if str(lm.device).startswith("cuda") else f"{_cpu()}, {os.cpu_count()} cores"
+    if bound and str(lm.device).startswith("cuda"):
+        print("--bound ignored: on CUDA compat uses torch's own dropout, not compat_kernels' masks")
+        bound = 0
     print(f"machine: {dev}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"load average at start {_load()}")
     print(f"model: {lm.label}")
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         ref_rows += [S.reference_compat_score(lm, t, repeats=a.repeats) for t in rblock]
         t_ref += time.perf_counter() - t0
-        bblock = block[: max(0, a.bound - start)]
+        bblock = block[: max(0, bound - start)]
         if bblock:  # the --bound, timed in the same blocks as the rest, so under the same load
             t_bound += _time_without_random_numbers(lm, bblock, a.repeats)
             t_compat_b += _time_compat(lm, bblock, a.repeats, bi)
