@@ -64,6 +64,46 @@ def test_score_errors(tmp_path, tiny_gpt2):
     assert "--method 'fast'" in str(r.exception)
 
 
+def test_score_file_with_cache_resumes(tmp_path, tiny_gpt2, monkeypatch):
+    """--cache: chunks are committed as they finish, so a run killed mid-way keeps what it
+    scored, the rerun scores only the rest, and a rerun with one new text scores only that."""
+    from warmbench.warmth import trajectory
+
+    texts = [f"Take care, friend number {i}." for i in range(5)]
+    src = tmp_path / "texts.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    cache, out = tmp_path / "cache", tmp_path / "scores.csv"
+    monkeypatch.setitem(trajectory.SCORE_CHUNK, "compat", 2)
+    real, calls = trajectory.score_texts, []
+
+    def dies_on_the_second_chunk(lm, part, method, **kw):
+        calls.append(len(part))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(lm, part, method, **kw)
+
+    args = ("warmth", "score", "--input", str(src), "--model", str(tiny_gpt2), "--method", "compat",
+            "--repeats", "4", "--cache", str(cache), "-o", str(out))
+    monkeypatch.setattr(trajectory, "score_texts", dies_on_the_second_chunk)
+    assert invoke(*args).exit_code != 0 and not out.exists()
+    monkeypatch.setattr(trajectory, "score_texts", lambda lm, part, method, **kw: (
+        calls.append(len(part)), real(lm, part, method, **kw))[1])
+    calls.clear()
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    assert calls == [2, 1]  # the first chunk's two texts came from the cache
+    first = pd.read_csv(out)
+    assert first.score.notna().all() and (first.se > 0).all()
+    src.write_text(src.read_text() + json.dumps({"text": "A new one."}) + "\n")
+    calls.clear()
+    assert invoke(*args).exit_code == 0
+    assert calls == [1]
+    again = pd.read_csv(out)
+    pd.testing.assert_frame_equal(again.iloc[:5], first)
+    r = invoke("warmth", "score", "--run", str(tmp_path), "--cache", str(cache))
+    assert "--cache is for --input" in str(r.exception)
+
+
 def test_score_run_answers_cached(tmp_path, tiny_gpt2):
     from warmbench.layout import KIND_ANSWER
     from warmbench.records import Answer

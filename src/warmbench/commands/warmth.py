@@ -100,6 +100,8 @@ def score(
     input: Path = typer.Option(None, "--input", "-i", help="Texts to score: .jsonl, .csv or .parquet."),
     column: str = typer.Option("text", "--column", "-c", help="Column holding the text."),
     run: Path = typer.Option(None, "--run", help="Score a run's eval answers instead (scores cached in its store)."),
+    cache: Path = typer.Option(None, "--cache", help="With --input: cache scores in a store in this folder, so "
+                               "an interrupted run resumes and a rerun scores only new texts."),
     by: list[str] = typer.Option(None, "--by", help="Group the summary by these columns (default: arm for --run)."),
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
     method: str = typer.Option("exact", "--method", help=METHOD_HELP),
@@ -120,6 +122,8 @@ def score(
         raise WarmbenchError(f"--method {method!r}: expected exact or compat")
     if (input is None) == (run is None):
         raise WarmbenchError("give exactly one of --input FILE or --run RUN")
+    if cache is not None and run is not None:
+        raise WarmbenchError("--cache is for --input; --run caches in the run's own store")
     metric = resolve_metric_model(model)
     with Progress(show) as progress:
         if run is not None:
@@ -131,6 +135,14 @@ def score(
             sc = cached_scores(RunStore(run), df[column].tolist(), metric, method,
                                repeats=repeats, seed=seed, progress=progress)
             by = by or [c for c in ("arm",) if c in df.columns]
+        elif cache is not None:
+            from ..store import RunStore
+            from ..warmth.trajectory import cached_scores
+
+            df = read_texts(input, column)
+            sc = cached_scores(RunStore(cache), df[column].tolist(), metric, method,
+                               repeats=repeats, seed=seed, progress=progress)
+            by = by or []
         else:
             df = read_texts(input, column)
             lm = load_metric_model(metric)

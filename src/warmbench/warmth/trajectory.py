@@ -43,7 +43,10 @@ from .sociot import DEFAULT_REPEATS, prepare, score_texts
 from .summary import summarise
 
 KIND_SCORE = "warmth_score"
-SCORE_CHUNK = 256
+# Texts scored per committed chunk. compat is 100 train-mode passes per set: at GPT-2 small's
+# shapes ~60 s per text on a 2-core CPU, so a 256-text chunk would be hours of work lost to a
+# kill; 16 texts is still ~13 full 65,536-token batches on a GPU.
+SCORE_CHUNK = {"exact": 256, "compat": 16}
 TRAJECTORY_COLUMNS = ["persona", "epoch", "n", "mean", "ci_low", "ci_high", "metric_model", "method"]
 
 
@@ -122,8 +125,9 @@ def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method
         lm = load_metric_model(metric)
         bar = progress.task(f"warmth scores · {metric.label}", total=len(todo)) if progress else None
         # Chunks are committed as they finish, so an interrupted scoring run resumes.
-        for start in range(0, len(todo), SCORE_CHUNK):
-            part = todo[start : start + SCORE_CHUNK]
+        chunk = SCORE_CHUNK.get(method, 16)
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
             s = score_texts(lm, part, method, repeats=repeats, seed=seed)
             batch = []
             for i, t in enumerate(part):
