@@ -313,3 +313,13 @@ def test_trajectory_on_vllm_shares_one_engine(tmp_path, tiny_gpt2, monkeypatch):
     events.clear()
     tr.run_trajectory(cfg, RunStore(run))
     assert events == []
+
+
+def test_compat_chunks_draw_their_own_dropout_streams():
+    """Each committed chunk of compat scores gets a seed of its own (from the user's seed and its
+    texts), reproducible, so no chunk replays another's random numbers."""
+    from warmbench.warmth.trajectory import _chunk_seed
+
+    a, b = _chunk_seed(0, ["x", "y"]), _chunk_seed(0, ["z", "w"])
+    assert a != b and a == _chunk_seed(0, ["x", "y"]) and a != _chunk_seed(1, ["x", "y"])
+    assert 0 <= a < 2**32

@@ -128,7 +128,10 @@ def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method
         chunk = SCORE_CHUNK.get(method, 16)
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            s = score_texts(lm, part, method, repeats=repeats, seed=seed)
+            # compat: each chunk its own dropout stream, derived from the seed and its texts.
+            # The plain seed in every chunk would replay the same random numbers chunk after
+            # chunk, correlating the noise of texts that the bootstrap treats as independent.
+            s = score_texts(lm, part, method, repeats=repeats, seed=_chunk_seed(seed, part))
             batch = []
             for i, t in enumerate(part):
                 rec = {"score": _num(s.score[i]), "se": _num(s.se[i]),
@@ -145,6 +148,11 @@ def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method
     out = pd.DataFrame([have[k] for k in keys], columns=["score", "se", "n_tokens", "metric_model",
                                                         "method"])
     return out.astype({"score": float, "se": float})
+
+
+def _chunk_seed(seed: int, texts: list[str]) -> int:
+    """A 32-bit seed determined by the user's seed and the chunk's texts (reproducible)."""
+    return int(stable_hash([seed, *texts], n=8), 16)
 
 
 def _num(x: float) -> float | None:
