@@ -143,6 +143,12 @@ def test_attention_dropout_is_unbiased_with_torchs_spread():
         K._ATTENTION_SOURCE.pop()
     theirs = torch.stack([(torch.nn.functional.dropout(probs, 0.3, True) @ v).transpose(1, 2)
                           for _ in range(4000)])
+    K._ATTENTION_SOURCE.append(K.MaskSource(4))
+    try:
+        everything, _ = K.sfc64_eager_attention(module, q, k, v, None, dropout=1.0)
+    finally:
+        K._ATTENTION_SOURCE.pop()
+    assert torch.equal(everything, torch.zeros_like(everything))
     se = theirs.std(0) / np.sqrt(4000)
     assert float(((ours.mean(0) - plain).abs() / se).max()) < 5
     ratio = ours.std(0) / theirs.std(0)

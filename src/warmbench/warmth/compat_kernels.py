@@ -101,7 +101,8 @@ def sfc64_eager_attention(module, query, key, value, attention_mask, scaling=Non
                           is_causal=None, **kwargs):
     """Eager attention whose probability dropout draws from the active :class:`MaskSource`.
 
-    Shapes as in transformers: query (B, H, Tq, D), key/value (B, H, Tk, D); returns
+    Shapes as in transformers: query (B, H, Tq, D), key/value (B, H, Tk, D) (no grouped-query
+    attention: GPT-2 has none, see ``ATTENTION_MODELS``); returns
     ((B, Tq, H, D) contiguous, probabilities). ``attention_mask`` comes from transformers'
     ``sdpa_mask`` (registered for this name): None when the mask is purely causal, else a
     bool (B, 1, Tq, Tk) tensor, True = attend."""
@@ -124,7 +125,9 @@ def sfc64_eager_attention(module, query, key, value, attention_mask, scaling=Non
             scores = scores + attention_mask[:, :, :, :tk]
     probs = torch.softmax(scores, dim=-1).type(value.dtype)
     if dropout > 0 and module.training:
-        if _ATTENTION_SOURCE:
+        if dropout >= 1:  # everything dropped, as F.dropout(p=1) gives
+            probs = torch.zeros_like(probs)
+        elif _ATTENTION_SOURCE:
             probs.masked_fill_(_ATTENTION_SOURCE[-1].drop(probs.shape, dropout), 0.0)
             value = value * (1.0 / (1.0 - dropout))
         else:  # called outside ``cpu_compat_kernels``: torch's own draw, same distribution
