@@ -35,3 +35,17 @@ def tiny_gpt2(tmp_path_factory) -> Path:
     from warmbench.testing import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "gpt2", "gpt2")
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2_lm(tiny_gpt2):
+    """The tiny GPT-2 loaded as a warmth metric model on the CPU, with one torch thread for
+    the module: on a shared, oversubscribed CPU, torch's thread pool makes a tiny model's
+    forward pass ~30x slower than a single thread does."""
+    torch = pytest.importorskip("torch")
+    from warmbench.warmth.metric_model import load_metric_model
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_metric_model(str(tiny_gpt2), device="cpu")
+    torch.set_num_threads(n)

@@ -14,11 +14,8 @@ from warmbench.warmth.metric_model import load_metric_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def lm(tiny_gpt2):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_metric_model(str(tiny_gpt2), device="cpu")
-    torch.set_num_threads(n)
+def lm(tiny_gpt2_lm):
+    return tiny_gpt2_lm
 
 
 def _modules(model) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from warmbench.warmth import sociot as S  # noqa: E402
-from warmbench.warmth.metric_model import load_metric_model, resolve_metric_model  # noqa: E402
+from warmbench.warmth.metric_model import resolve_metric_model  # noqa: E402
 from warmbench.warmth.summary import bootstrap_ci, summarise  # noqa: E402
 
 TEXTS = [
@@ -22,13 +22,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def lm(tiny_gpt2):
-    # One thread: on a shared, oversubscribed CPU, torch's thread pool makes a tiny model's
-    # forward pass ~30x slower than a single thread does.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_metric_model(str(tiny_gpt2), device="cpu")
-    torch.set_num_threads(n)
+def lm(tiny_gpt2_lm):
+    return tiny_gpt2_lm
 
 
 def _loop_logprob(lm, prefix: list[int], text: list[int]) -> float:
