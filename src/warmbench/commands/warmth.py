@@ -125,33 +125,26 @@ def score(
     if cache is not None and run is not None:
         raise WarmbenchError("--cache is for --input; --run caches in the run's own store")
     metric = resolve_metric_model(model)
+    if run is not None:
+        df, column = _run_answers(run), "text"
+        by = by or [c for c in ("arm",) if c in df.columns]
+    else:
+        df, by = read_texts(input, column), by or []
+    store_dir = run if run is not None else cache
     with Progress(show) as progress:
-        if run is not None:
+        if store_dir is not None:  # scores cached in a store: resumable, new texts only
             from ..store import RunStore
             from ..warmth.trajectory import cached_scores
 
-            df = _run_answers(run)
-            column = "text"
-            sc = cached_scores(RunStore(run), df[column].tolist(), metric, method,
+            sc = cached_scores(RunStore(store_dir), df[column].tolist(), metric, method,
                                repeats=repeats, seed=seed, progress=progress)
-            by = by or [c for c in ("arm",) if c in df.columns]
-        elif cache is not None:
-            from ..store import RunStore
-            from ..warmth.trajectory import cached_scores
-
-            df = read_texts(input, column)
-            sc = cached_scores(RunStore(cache), df[column].tolist(), metric, method,
-                               repeats=repeats, seed=seed, progress=progress)
-            by = by or []
         else:
-            df = read_texts(input, column)
             lm = load_metric_model(metric)
             s = score_texts(lm, df[column].tolist(), method, repeats=repeats, seed=seed,
                             progress=progress)
             import pandas as pd
 
             sc = pd.DataFrame({"score": s.score, "se": s.se, "n_tokens": s.n_tokens})
-            by = by or []
     for c in by:
         if c not in df.columns:
             raise WarmbenchError(f"--by {c!r}: no such column (columns: {', '.join(map(str, df.columns))})")
