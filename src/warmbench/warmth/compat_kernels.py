@@ -153,7 +153,7 @@ def _swaps_attention(model) -> bool:
     cfg = getattr(model, "config", None)
     return (getattr(cfg, "model_type", None) in ATTENTION_MODELS
             and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager")
-            and hasattr(model, "set_attn_implementation") and _register_attention())
+            and hasattr(model, "set_attn_implementation"))
 
 
 def _gelu_classes() -> tuple[type | None, type | None]:
@@ -193,7 +193,8 @@ def cpu_compat_kernels(model, seed: int, *, device: str = "cpu") -> Iterator[boo
         return
     source = MaskSource(seed)
     swaps = _module_swaps(model, source)
-    old_impl = model.config._attn_implementation if _swaps_attention(model) else None
+    swap_attention = _swaps_attention(model) and _register_attention()
+    old_impl = model.config._attn_implementation if swap_attention else None
     _ATTENTION_SOURCE.append(source)
     try:
         for parent, name, _, new in swaps:
