@@ -148,12 +148,13 @@ def _load() -> str:
         return "n/a"
 
 
-def _time_compat(lm, texts: list[str], repeats: int, seed: int) -> float:
+def _time_compat(lm, texts: list[str], repeats: int, seed: int):
+    """(seconds, scores) of batched compat on ``texts``, all repeats run (equal work)."""
     from warmbench.warmth import sociot as S
 
     t0 = time.perf_counter()
-    S.score_compat(lm, texts, repeats=repeats, seed=seed, skip_identical=False)
-    return time.perf_counter() - t0
+    scores = S.score_compat(lm, texts, repeats=repeats, seed=seed, skip_identical=False)
+    return time.perf_counter() - t0, scores
 
 
 def _time_without_random_numbers(lm, texts: list[str], repeats: int) -> float:
@@ -162,14 +163,11 @@ def _time_without_random_numbers(lm, texts: list[str], repeats: int) -> float:
     import torch
 
     from warmbench.warmth import compat_kernels as K
-    from warmbench.warmth import sociot as S
 
     real = K.MaskSource.drop
     K.MaskSource.drop = lambda self, shape, p: torch.zeros(shape, dtype=torch.bool)
     try:
-        t0 = time.perf_counter()
-        S.score_compat(lm, texts, repeats=repeats, skip_identical=False)
-        return time.perf_counter() - t0
+        return _time_compat(lm, texts, repeats, 0)[0]
     finally:
         K.MaskSource.drop = real
 
@@ -236,9 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         ex_score.append(S.score_exact(lm, block).score)
         t_exact += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        co = S.score_compat(lm, block, repeats=a.repeats, seed=bi, skip_identical=False)
-        t_compat += time.perf_counter() - t0
+        dt, co = _time_compat(lm, block, a.repeats, bi)
+        t_compat += dt
         co_score.append(co.score)
         co_se.append(co.se)
         rblock = block[: max(0, n_ref - start)]
@@ -249,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         bblock = block[: max(0, bound - start)]
         if bblock:  # the --bound, timed in the same blocks as the rest, so under the same load
             t_bound += _time_without_random_numbers(lm, bblock, a.repeats)
-            t_compat_b += _time_compat(lm, bblock, a.repeats, bi)
+            t_compat_b += _time_compat(lm, bblock, a.repeats, bi)[0]
             n_bound += len(bblock)
         done = start + len(block)
         print(f"  block {bi + 1}: {done}/{n} texts; so far exact {t_exact:.1f} s, compat "
