@@ -47,6 +47,20 @@ def test_mask_source_edge_probabilities():
     assert drop.shape == (4, 6, 7) and drop.dtype == torch.bool
 
 
+def test_mask_source_boundary_word_is_settled_by_more_bits():
+    # p · 2¹⁶ = 0.5: no 16-bit word is below ⌊t⌋ = 0, so every drop comes from the second
+    # stage (w = 0, then a 32-bit word below 2³¹): rate 0.5 / 2¹⁶, not 0 (one stage, rounding
+    # down) or 1 / 2¹⁶ (rounding up).
+    p = 0.5 / 65536
+    n = 20_000_000
+    dropped = int(K.MaskSource(2).drop(torch.Size([n]), p).sum())
+    assert abs(dropped - n * p) < 5 * np.sqrt(n * p)  # ~153 ± 12
+    # A p whose t is a whole number needs no second stage: exactly the words below t.
+    src = K.MaskSource(5)
+    ref = np.random.SFC64(5).random_raw(250_000).view(np.uint16)[:1_000_000] < 16384
+    assert torch.equal(src.drop(torch.Size([1_000_000]), 0.25), torch.from_numpy(ref))
+
+
 def test_kernels_give_the_models_own_numbers_in_eval_mode(lm):
     """Dropout off: the swapped attention (fused scale + causal mask) and GELU reproduce the
     model's sdpa logits, with and without a padding mask."""

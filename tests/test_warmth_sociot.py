@@ -128,6 +128,22 @@ def test_head_chunks_do_not_change_log_probs(lm):
     assert S._head_chunk(262_144, "cuda:0") == 512
 
 
+def test_in_place_head_gives_cross_entropys_bits(lm):
+    """One reused logits buffer, log-softmaxed in place, gives the same bits as
+    -cross_entropy(head(x)) for every chunk, the short last one included."""
+    head = lm.model.get_output_embeddings()
+    gen = torch.Generator().manual_seed(0)
+    picked = torch.randn(23, head.weight.shape[1], generator=gen)
+    labels = torch.randint(0, head.weight.shape[0], (23,), generator=gen)
+    assert S._in_place_head(head, picked)
+    with torch.inference_mode():
+        fast = torch.cat(S._head_logprobs(head, picked, labels, 10, in_place=True))
+        plain = torch.cat(S._head_logprobs(head, picked, labels, 10, in_place=False))
+        whole = -torch.nn.functional.cross_entropy(head(picked), labels, reduction="none")
+    assert torch.equal(fast, plain) and torch.equal(fast, whole)
+    assert not S._in_place_head(head, picked.half())  # other dtypes take cross_entropy's path
+
+
 def test_compat_batch_follows_device_and_width():
     """CPU: batches capped by the widest activation (GPT-2 small: about one 4-sentence set),
     since bigger ones only fall out of cache; GPU: one big batch."""

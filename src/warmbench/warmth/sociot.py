@@ -109,14 +109,51 @@ def _token_logprobs(lm: LoadedMetricModel, ids: list[list[int]], targets: list[n
     cap = getattr(model.config, "final_logit_softcapping", None)
     if chunk is None:
         chunk = _head_chunk(head.weight.shape[0], str(dev))
+    out = _head_logprobs(head, picked, labels, chunk, cap)
+    flat = torch.cat(out).cpu().numpy().astype(np.float64)
+    return np.split(flat, np.cumsum([len(t) for t in targets])[:-1])
+
+
+def _in_place_head(head, picked) -> bool:
+    """Can the head's logits go into one reused float32 buffer? (a bias-free float32 Linear:
+    GPT-2's tied head, Gemma's, SmolLM2's)."""
+    import torch
+
+    return (type(head) is torch.nn.Linear and head.bias is None
+            and head.weight.dtype == picked.dtype == torch.float32)
+
+
+def _head_logprobs(head, picked, labels, chunk: int, cap: float | None = None,
+                   *, in_place: bool | None = None) -> list:
+    """log p(labels[i] | picked[i]) through the LM head, ``chunk`` positions at a time.
+
+    Where the head allows it (``_in_place_head``; no soft-capping), every chunk's logits are
+    written into one buffer and log-softmaxed in place. The numbers are the same bits as
+    ``-cross_entropy(head(x))`` (tested); the time is not: a fresh (chunk × vocabulary) tensor
+    per chunk is a fresh 8 MB allocation whose pages fault in on first touch. At tiny-bpe's
+    64 × 4,096 that made 512-position chunks 1.39 ms instead of 1.29 ms in isolation, and
+    batched compat 1.25x slower end to end (6.4 s vs 5.1 s on 10 texts, 2-core Xeon).
+    """
+    import torch
+
+    if in_place is None:
+        in_place = not cap and _in_place_head(head, picked)
     out = []
+    buf = (torch.empty(min(chunk, len(picked)), head.weight.shape[0], device=picked.device)
+           if in_place else None)
     for s in range(0, len(picked), chunk):
+        lab = labels[s : s + chunk]
+        if buf is not None:
+            z = buf[: len(lab)]
+            torch.mm(picked[s : s + chunk], head.weight.T, out=z)
+            torch.log_softmax(z, -1, out=z)
+            out.append(z.gather(1, lab[:, None]).squeeze(1))
+            continue
         logits = head(picked[s : s + chunk]).float()
         if cap:
             logits = torch.tanh(logits / cap) * cap
-        out.append(-torch.nn.functional.cross_entropy(logits, labels[s : s + chunk], reduction="none"))
-    flat = torch.cat(out).cpu().numpy().astype(np.float64)
-    return np.split(flat, np.cumsum([len(t) for t in targets])[:-1])
+        out.append(-torch.nn.functional.cross_entropy(logits, lab, reduction="none"))
+    return out
 
 
 def _head_chunk(vocab: int, device: str = "cpu") -> int:
