@@ -300,7 +300,7 @@ def compat_values(lm: LoadedMetricModel, sets: Sequence[list[list[int]]], repeat
         # inference_mode, not just no_grad: no autograd bookkeeping or version counters at
         # all. Dropout still runs: it follows train(), not the grad mode. On a CPU the passes
         # run through compat_kernels (SFC64 dropout masks, fused attention and GELU): the same
-        # arithmetic and distribution, ~2.3x faster than stock torch on tiny-bpe (README, Speed).
+        # arithmetic and distribution, 2.0-2.3x faster than stock torch on tiny-bpe (README, Speed).
         kernels = (cpu_compat_kernels(lm.model, seed, device=str(lm.device)) if dropout
                    else nullcontext())
         with torch.inference_mode(), kernels:
