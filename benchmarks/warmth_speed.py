@@ -158,18 +158,16 @@ def _time_compat(lm, texts: list[str], repeats: int, seed: int):
 
 
 def _time_without_random_numbers(lm, texts: list[str], repeats: int) -> float:
-    """Seconds for ``score_compat`` when every drop-mask is an all-False tensor drawn from no
-    random numbers (same kernels, shapes and mask arithmetic otherwise): the ``--bound``."""
-    import torch
-
+    """Seconds for ``score_compat`` when every keep-mask is all True, drawn from no random
+    numbers (same kernels, shapes and mask arithmetic otherwise): the ``--bound``."""
     from warmbench.warmth import compat_kernels as K
 
-    real = K.MaskSource.drop
-    K.MaskSource.drop = lambda self, shape, p: torch.zeros(shape, dtype=torch.bool)
+    real = K.MaskSource.keep
+    K.MaskSource.keep = lambda self, n, p: np.ones(n, dtype=bool)
     try:
         return _time_compat(lm, texts, repeats, 0)[0]
     finally:
-        K.MaskSource.drop = real
+        K.MaskSource.keep = real
 
 
 def main(argv: list[str] | None = None) -> int:

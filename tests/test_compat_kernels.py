@@ -47,18 +47,40 @@ def test_mask_source_edge_probabilities():
     assert drop.shape == (4, 6, 7) and drop.dtype == torch.bool
 
 
-def test_mask_source_boundary_word_is_settled_by_more_bits():
-    # p · 2¹⁶ = 0.5: no 16-bit word is below ⌊t⌋ = 0, so every drop comes from the second
-    # stage (w = 0, then a 32-bit word below 2³¹): rate 0.5 / 2¹⁶, not 0 (one stage, rounding
-    # down) or 1 / 2¹⁶ (rounding up).
-    p = 0.5 / 65536
-    n = 20_000_000
-    dropped = int(K.MaskSource(2).drop(torch.Size([n]), p).sum())
-    assert abs(dropped - n * p) < 5 * np.sqrt(n * p)  # ~153 ± 12
-    # A p whose t is a whole number needs no second stage: exactly the words below t.
-    src = K.MaskSource(5)
-    ref = np.random.SFC64(5).random_raw(250_000).view(np.uint16)[:1_000_000] < 16384
-    assert torch.equal(src.drop(torch.Size([1_000_000]), 0.25), torch.from_numpy(ref))
+def test_mask_source_boundary_byte_is_settled_by_a_64_bit_word():
+    # The rule, rebuilt from the same SFC64 stream: bytes below ⌊p · 2⁸⌋ = 25 drop, bytes
+    # above keep, and each byte equal to 25 (in order) is settled by the next 64-bit word,
+    # dropped when below (0.1 · 2⁸ − 25) · 2⁶⁴, so that P(drop) = 0.1 exactly.
+    n, p = 1 << 20, 0.1
+    bits = np.random.SFC64(9)
+    octets = bits.random_raw(n // 8).view(np.uint8)
+    edge = np.flatnonzero(octets == 25)
+    want = octets < 25
+    want[edge] = bits.random_raw(edge.size) < np.uint64(int((p * 256 - 25) * 2.0**64))
+    assert edge.size > 0 and torch.equal(K.MaskSource(9).drop(torch.Size([n]), p),
+                                         torch.from_numpy(want))
+    # p · 2⁸ = 0.5: no byte is below ⌊t⌋ = 0, so every drop is a settled zero byte: rate
+    # 0.5 / 2⁸, not 0 (one stage, rounding down) or 1 / 2⁸ (rounding up).
+    p = 0.5 / 256
+    n = 4_000_000
+    dropped = K.MaskSource(2).drop(torch.Size([n]), p).numpy()
+    assert abs(int(dropped.sum()) - n * p) < 5 * np.sqrt(n * p)  # ~7,813 ± 88
+    assert not np.random.SFC64(2).random_raw(n // 8).view(np.uint8)[dropped].any()
+    # A p whose t is a whole number needs no second stage: exactly the bytes below t.
+    ref = np.random.SFC64(5).random_raw(125_000).view(np.uint8)[:999_999] < 64
+    assert torch.equal(K.MaskSource(5).drop(torch.Size([999_999]), 0.25), torch.from_numpy(ref))
+
+
+def test_zero_dropped_gives_the_same_mask_without_numpy():
+    # bfloat16 (no NumPy dtype) and autograd-tracked tensors take torch's masked_fill_; the
+    # same seed must drop the same elements as the NumPy path, and only those.
+    x = torch.ones(5, 7, 11)
+    fast = K.MaskSource(7).zero_dropped_(x.clone(), 0.3)
+    half = K.MaskSource(7).zero_dropped_(x.to(torch.bfloat16), 0.3)
+    tracked = K.MaskSource(7).zero_dropped_(x.clone().requires_grad_().clone(), 0.3)
+    assert 0 < int((fast == 0).sum()) < x.numel()
+    assert torch.equal(fast == 0, half == 0) and torch.equal(fast == 0, tracked == 0)
+    assert set(fast.unique().tolist()) == {0.0, 1.0}
 
 
 def test_kernels_give_the_models_own_numbers_in_eval_mode(lm):
