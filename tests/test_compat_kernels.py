@@ -72,14 +72,16 @@ def test_mask_source_boundary_byte_is_settled_by_a_64_bit_word():
 
 
 def test_zero_dropped_gives_the_same_mask_without_numpy():
-    # bfloat16 (no NumPy dtype) and autograd-tracked tensors take torch's masked_fill_; the
-    # same seed must drop the same elements as the NumPy path, and only those.
+    # bfloat16 (no NumPy dtype), autograd-tracked and non-contiguous tensors take torch's
+    # masked_fill_; the same seed must drop the same elements as the NumPy path, and only those.
     x = torch.ones(5, 7, 11)
     fast = K.MaskSource(7).zero_dropped_(x.clone(), 0.3)
     half = K.MaskSource(7).zero_dropped_(x.to(torch.bfloat16), 0.3)
     tracked = K.MaskSource(7).zero_dropped_(x.clone().requires_grad_().clone(), 0.3)
+    strided = K.MaskSource(7).zero_dropped_(torch.ones(11, 7, 5).transpose(0, 2), 0.3)
     assert 0 < int((fast == 0).sum()) < x.numel()
     assert torch.equal(fast == 0, half == 0) and torch.equal(fast == 0, tracked == 0)
+    assert torch.equal(fast == 0, strided == 0)
     assert set(fast.unique().tolist()) == {0.0, 1.0}
 
 

@@ -109,9 +109,11 @@ class MaskSource:
 
 
 def _numpy_view(x: torch.Tensor) -> np.ndarray | None:
-    """A NumPy array sharing ``x``'s memory, or None where there can be none (not on the CPU, a
-    dtype NumPy lacks such as bfloat16, or a tensor autograd tracks)."""
-    if x.device.type != "cpu" or x.requires_grad or x.dtype not in _NUMPY_DTYPES:
+    """A NumPy array sharing ``x``'s memory, or None where there should be none: not on the CPU,
+    a dtype NumPy lacks (bfloat16), a tensor autograd tracks, or a non-contiguous one (an
+    expanded view's elements share memory, so writing through NumPy would alias them)."""
+    if (x.device.type != "cpu" or x.requires_grad or x.dtype not in _NUMPY_DTYPES
+            or not x.is_contiguous()):
         return None
     return x.numpy()
 
