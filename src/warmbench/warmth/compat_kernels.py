@@ -108,6 +108,9 @@ class MaskSource:
         return self.zero_dropped_(x * (1.0 / (1.0 - p)), p)
 
 
+_NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64})
+
+
 def _numpy_view(x: torch.Tensor) -> np.ndarray | None:
     """A NumPy array sharing ``x``'s memory, or None where there should be none: not on the CPU,
     a dtype NumPy lacks (bfloat16), a tensor autograd tracks, or a non-contiguous one (an
@@ -116,9 +119,6 @@ def _numpy_view(x: torch.Tensor) -> np.ndarray | None:
             or not x.is_contiguous()):
         return None
     return x.numpy()
-
-
-_NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64})
 
 
 class SFC64Dropout(torch.nn.Module):

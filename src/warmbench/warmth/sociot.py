@@ -100,10 +100,10 @@ def _token_logprobs(lm: LoadedMetricModel, ids: list[list[int]], targets: list[n
     grid[filled] = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64,
                                count=int(lengths.sum()))  # row-major, as the mask is read
     x = torch.from_numpy(grid)
-    mask = torch.from_numpy(filled.astype(np.int64))
-    rows = np.repeat(np.arange(len(targets)), [len(t) for t in targets])
+    counts = [len(t) for t in targets]
+    rows = np.repeat(np.arange(len(targets)), counts)
     cols = np.concatenate(targets)
-    kwargs = {"attention_mask": mask.to(dev)} if use_mask else {}
+    kwargs = {"attention_mask": torch.from_numpy(filled.astype(np.int64)).to(dev)} if use_mask else {}
     hidden = model.base_model(input_ids=x.to(dev), **kwargs).last_hidden_state
     r = torch.as_tensor(rows, device=dev)
     c = torch.as_tensor(cols, device=dev)
@@ -115,7 +115,7 @@ def _token_logprobs(lm: LoadedMetricModel, ids: list[list[int]], targets: list[n
         chunk = _head_chunk(head.weight.shape[0], str(dev))
     out = _head_logprobs(head, picked, labels, chunk, cap)
     flat = torch.cat(out).cpu().numpy().astype(np.float64)
-    return np.split(flat, np.cumsum([len(t) for t in targets])[:-1])
+    return np.split(flat, np.cumsum(counts)[:-1])
 
 
 def _in_place_head(head, picked) -> bool:
