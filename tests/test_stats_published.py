@@ -165,7 +165,7 @@ def test_cli_on_a_run(tmp_path):
 def test_cli_user_errors_are_one_line(tmp_path):
     r = _cli(str(tmp_path))
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
-    assert "no scored table" in r.stderr
+    assert "not a warmbench run directory" in r.stderr
     run = tmp_path / "r"
     (run / "judge").mkdir(parents=True)
     synthetic_scored({"disinfo": 5}).to_parquet(run / "judge" / "scored.parquet")

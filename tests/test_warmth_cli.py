@@ -117,12 +117,13 @@ def test_score_run_answers_cached(tmp_path, tiny_gpt2):
         store.put(KIND_ANSWER, f"k{i}", Answer(key=f"k{i}", arm=arm, model="scripted:echo", prompt_key=f"p{i // 2}",
                                               item_id=str(i // 2), dataset="triviaqa", context="unmodified",
                                               form="original", text=text))
-    r = invoke("warmth", "score", "--run", str(run), "--model", str(tiny_gpt2), "--summary", str(tmp_path / "s.csv"))
+    r = invoke("warmth", "score", str(run), "--model", str(tiny_gpt2), "--summary", str(tmp_path / "s.csv"))
     assert r.exit_code == 0, r.output
     assert pd.read_csv(tmp_path / "s.csv").arm.tolist() == ["original", "warm"]
     assert store.count(KIND_SCORE) == 4
-    r = invoke("warmth", "score", "--run", str(tmp_path / "nowhere"))
-    assert "no run store" in str(r.exception)
+    r = invoke("warmth", "score", str(tmp_path / "nowhere"))
+    assert "no such run directory" in str(r.exception)
+    assert not (tmp_path / "nowhere").exists()
 
 
 def _write_published(root, model: str, rows: list[tuple[str, str, str]]) -> None:

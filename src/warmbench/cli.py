@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from . import __version__
+from . import __version__, quiet
 from .errors import WarmbenchError
 
 # Order = order in --help. A module that does not exist yet is simply not offered:
@@ -37,9 +37,19 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    quiet_: bool = typer.Option(False, "--quiet", "-q", help="Print only results (paths, "
+                                "one-line summaries) and errors: no progress, stage lines or tables."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress lines every 5 s and "
+                                 "third-party progress bars even when not on a terminal."),
 ) -> None:
     """warmbench: persona data, LoRA training, SocioT warmth, 28-form reliability evaluation,
-    judging and paired statistics, as in Ibrahim, Hafner & Rocher."""
+    judging and paired statistics, as in Ibrahim, Hafner & Rocher.
+
+    Global options go before the command: `warmbench -q report RUN`."""
+    if quiet_ and verbose:
+        raise WarmbenchError("--quiet and --verbose contradict each other: give one")
+    quiet.set_verbosity(quiet.QUIET if quiet_ else quiet.VERBOSE if verbose else quiet.NORMAL)
+    quiet.silence_third_party_bars()
 
 
 def _register_all() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from .. import term
 from ..errors import WarmbenchError
 
 conditions_app = typer.Typer(help="Inspect the condition grid (28 prompt forms per item).",
@@ -62,7 +62,7 @@ def list_cmd(
             n += 1
             q = it.question.replace("\n", " ")
             table.add_row(str(n), it.dataset, it.id, q[:90] + ("…" if len(q) > 90 else ""))
-    Console().print(table)
+    term.console(result=True).print(table)
 
 
 @conditions_app.command("show")
@@ -74,7 +74,7 @@ def show_cmd(
     """Print every prompt form of one item: context, form, and the exact user message."""
     plan = _plan(config, dataset)
     d, it = _find(plan, item)
-    console = Console()
+    console = term.console(result=True)
     console.print(f"[bold]{it.dataset}:{it.id}[/]  {it.question}")
     if it.correct_answers:
         console.print(f"correct: {it.correct_answers[0]}   asserted wrong: {it.incorrect_answer}")

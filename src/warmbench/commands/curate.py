@@ -7,12 +7,15 @@ from typing import Any
 
 import typer
 
+from ._args import pick_out
+
 
 def _print_summary(s: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(stderr=False)
+    from .. import term
+
+    con = term.console()
     read = s["read"]
     con.print(f"source: {s['source']} ({read['format']}): {read['conversations']} conversations "
               f"kept of {read['elements']} read")
@@ -52,7 +55,8 @@ def register(app: typer.Typer) -> None:
         max_reply_chars: int = typer.Option(None, "--max-reply-chars", help="Leave out conversations with a longer assistant reply (quick runs with a small rewriter)."),
         max_message_chars: int = typer.Option(None, "--max-message-chars", help="Leave out conversations with any longer message, user or assistant (quick CPU runs)."),
         seed: int = typer.Option(None, "--seed", help="Sampling seed (overrides the config's seed)."),
-        out: Path = typer.Option(None, "--out", "--run-dir", help="Run directory; outputs go to OUT/curate/ (overrides run_dir)."),
+        run_dir: Path = typer.Option(None, "--run-dir", help="Run directory; outputs go to RUN_DIR/curate/ (overrides run_dir)."),
+        out_old: Path = typer.Option(None, "--out", hidden=True, help="Same as --run-dir (older spelling)."),
         progress: bool = typer.Option(None, "--progress/--no-progress", help="Show progress bars (default: on a terminal)."),
     ) -> None:
         """Build the persona training set from ShareGPT-style chat logs.
@@ -70,6 +74,7 @@ def register(app: typer.Typer) -> None:
         from ..progress import Progress
         from ..store import RunStore
 
+        out = pick_out(run_dir, out_old, flag="--run-dir")
         overrides: dict[str, Any] = {"run_dir": str(out)} if out else {}
         if seed is not None:
             overrides["seed"] = seed

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from .. import term
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
 def print_summary(summary: dict) -> None:
     """Arm x dataset answer counts, then the exported files."""
-    console = Console()
+    console = term.console()
     datasets = list(summary["items"])
     table = Table(title="answers per arm and dataset")
     table.add_column("arm")

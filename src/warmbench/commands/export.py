@@ -6,11 +6,13 @@ from pathlib import Path
 
 import typer
 
+from ._args import pick_run, require_run, run_alias, run_argument
+
 
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
-        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        run: Path = run_argument("Run directory (holds store.sqlite)."),
         kind: str | None = typer.Argument(
             None, help="What to export: a record kind (see the list printed without it) or "
                        "'completions' (every raw generation with its messages, reply or error)."),
@@ -18,19 +20,22 @@ def register(app: typer.Typer) -> None:
             None, "--output", "-o",
             help="File to write; the suffix chooses the format (.parquet or .jsonl). "
                  "Default: RUN/exports/KIND.parquet."),
+        run_dir: Path = run_alias("--run-dir"),
     ) -> None:
         """Export what a run's store holds; without KIND, list what there is to export.
 
         The store is read, never changed: exporting while a run is going on is safe.
         """
-        from rich.console import Console
-
+        from .. import term
         from ..errors import WarmbenchError
         from ..store import COMPLETIONS, STORE_NAME, RunStore
 
+        if run_dir is not None and run is not None and kind is None:
+            run, kind = None, str(run)  # `export --run-dir RUN KIND` (older spelling)
+        run_dir = require_run(pick_run(run, run_dir))
         if not (run_dir / STORE_NAME).exists():
             raise WarmbenchError(f"{run_dir}: no {STORE_NAME} here (not a warmbench run directory)")
-        console = Console()
+        console = term.console(result=True)
         with RunStore(run_dir) as store:
             counts = {COMPLETIONS: store.usage_totals()["completions"]} | store.kinds()
             if kind is None:

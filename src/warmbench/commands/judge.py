@@ -9,7 +9,9 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from .. import quiet as verbosity
 from ..errors import WarmbenchError
+from ._args import RUN_HELP, pick_out, pick_run, require_run, run_alias, run_argument
 
 
 class _DefaultScoreGroup(TyperGroup):
@@ -21,7 +23,8 @@ class _DefaultScoreGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-def _run_dir(run_dir: Path) -> Path:
+def _run_dir(run: Path | None, alias: Path | None = None) -> Path:
+    run_dir = require_run(pick_run(run, alias))
     if not (run_dir / "store.sqlite").is_file():
         raise WarmbenchError(f"not a run directory (no store.sqlite): {run_dir}")
     return run_dir
@@ -66,7 +69,7 @@ def register(app: typer.Typer) -> None:
 
     @judge_app.command("score")
     def score(
-        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        run: Path = run_argument(RUN_HELP),
         model: str = typer.Option(None, "--model", help="Judge backend spec, e.g. openai:gpt-4o-2024-08-06 "
                                   "(default: the run's config; none = offline reference scorers)."),
         reference: bool = typer.Option(False, "--reference", help="Use the offline reference scorers even "
@@ -79,7 +82,9 @@ def register(app: typer.Typer) -> None:
                                          "likeliest allowed verdict line instead of generating freely "
                                          "(default: judge.constrained, off)."),
         config: Path = typer.Option(None, "--config", help="Config file to use instead of RUN/manifest.json."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Same as the global --quiet: no "
+                                   "progress or tables, only the summary lines."),
+        run_alias_: Path = run_alias("--run-dir"),
     ) -> None:
         """Re-score a run's stored answers without regenerating them; write RUN/judge/scored.parquet,
         RUN/judge/refusals.csv and print refusal rates per arm and dataset."""
@@ -87,13 +92,15 @@ def register(app: typer.Typer) -> None:
         from ..scoring.run import run_judge
         from ..store import RunStore
 
-        _run_dir(run_dir)
+        if quiet:
+            verbosity.set_verbosity(verbosity.QUIET)
+        run_dir = _run_dir(run, run_alias_)
         overrides: dict[str, Any] = {"model": model, "refusal": refusal, "exclusion": exclusion,
                                      "max_tokens": max_tokens, "constrained": constrained}
         cfg = _config(run_dir, config, overrides)
         if reference:
             cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})
-        with RunStore(run_dir) as store, Progress(enabled=False if quiet else None) as progress:
+        with RunStore(run_dir) as store, Progress() as progress:
             summary = run_judge(cfg, store, progress)
         import pandas as pd
 
@@ -109,7 +116,7 @@ def register(app: typer.Typer) -> None:
 
     @judge_app.command("agree")
     def agree(
-        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        run: Path = run_argument(RUN_HELP),
         a: str = typer.Option(None, "--a", help="First scorer: full name or prefix (reference, judge, "
                               "judge:openai:gpt-4o-2024-08-06). Default with --human: the run's judge, "
                               "else reference."),
@@ -117,6 +124,7 @@ def register(app: typer.Typer) -> None:
         human: Path = typer.Option(None, "--human", help="Human-labelled CSV (answer_key,label), e.g. a "
                                    "filled `judge sheet`; compared with --a."),
         output: Path = typer.Option(None, "--output", "-o", help="Also write the result as JSON here."),
+        run_alias_: Path = run_alias("--run-dir"),
     ) -> None:
         """Agreement and Cohen's kappa between two scorers, or between a scorer and human labels."""
         from ..scoring.agreement import (
@@ -126,7 +134,7 @@ def register(app: typer.Typer) -> None:
             read_human_labels,
         )
 
-        _run_dir(run_dir)
+        run_dir = _run_dir(run, run_alias_)
         if (b is None) == (human is None):
             raise WarmbenchError("give exactly one of --b SCORER or --human FILE.csv")
         store, answers, _items, _prompts, verdicts = _answers_and_verdicts(run_dir)
@@ -146,16 +154,19 @@ def register(app: typer.Typer) -> None:
 
     @judge_app.command("sheet")
     def sheet(
-        run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),
+        run: Path = run_argument(RUN_HELP),
         n: int = typer.Option(470, "--n", help="Answers to sample, stratified by dataset × arm (study: 470)."),
         seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-        out: Path = typer.Option(None, "--out", help="Output folder (default RUN/judge)."),
+        out_dir: Path = typer.Option(None, "--out-dir", help="Output folder (default RUN/judge)."),
+        out_old: Path = typer.Option(None, "--out", hidden=True, help="Same as --out-dir (older spelling)."),
+        run_alias_: Path = run_alias("--run-dir"),
     ) -> None:
         """Export a stratified sample of answers to label by hand: sheet.csv and a self-contained
         sheet.html form (scorer verdicts hidden, all text escaped)."""
         from ..scoring.sheet import sheet_rows, stratified_sample, write_csv, write_html
 
-        _run_dir(run_dir)
+        run_dir = _run_dir(run, run_alias_)
+        out = pick_out(out_dir, out_old)
         store, answers, items, prompts, _ = _answers_and_verdicts(run_dir)
         store.close()
         rows = sheet_rows(stratified_sample(answers, n, seed), items, prompts)

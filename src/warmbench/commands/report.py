@@ -6,14 +6,15 @@ from pathlib import Path
 
 import typer
 
-from ..errors import WarmbenchError
+from ._args import pick_run, require_run, run_alias, run_argument
 
 
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        run_dir: Path = typer.Argument(..., help="Run directory (holds stats/, judge/), or a folder "
-                                        "written by `warmbench stats ... --out DIR` (e.g. with --published)."),
+        run: Path = run_argument("Run directory (holds stats/, judge/), or a folder written by "
+                                 "`warmbench stats ... --out-dir DIR` (e.g. with --published)."),
+        run_dir: Path = run_alias("--run-dir"),
         output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default RUN/report.html)."),
     ) -> None:
         """Write one self-contained HTML report: provenance, tables, figures and a side-by-side
@@ -21,7 +22,6 @@ def register(app: typer.Typer) -> None:
         and on the output folder of `warmbench stats --published DIR --out OUT`."""
         from ..report import build_report
 
-        if not run_dir.is_dir():
-            raise WarmbenchError(f"run directory not found: {run_dir}")
+        run_dir = require_run(pick_run(run, run_dir), stats_folder=True)
         path = build_report(run_dir, output)
         typer.echo(str(path))

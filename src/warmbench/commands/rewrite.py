@@ -9,10 +9,11 @@ import typer
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    from .. import term
+
+    con = term.console()
     con.print(f"rewriter: {s['model']}; {s['conversations']} conversations, {s['turns']} assistant "
               f"turns; kept {s['kept']}, left out {s['left_out']} (a turn failed every attempt "
               "for some persona)")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from .. import term
 from ..config import load_config
 from ..pipeline import STAGE_NAMES, run_pipeline, stage_status
+from ..preflight import preflight
 
 
 def register(app: typer.Typer) -> None:
@@ -29,18 +31,15 @@ def register(app: typer.Typer) -> None:
         Every stage skips finished work: a killed or failed run, started again, resumes where it
         stopped. Stages that only serve fine-tuned personas are skipped when no arm names a persona.
         """
-        console = Console(stderr=True)
+        console = term.console(stderr=True)
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides)
         if base:
             cfg = _only_bases(cfg, base)
         if status:
-            t = Table("stage", "status", "seconds", "note")
-            for name, st in stage_status(cfg.run_dir).items():
-                t.add_row(name, st.get("status", ""), str(st.get("seconds", "")),
-                          (st.get("error") or "")[:80])
-            Console().print(t)
+            _print_status(cfg)
             return
+        preflight(cfg, start, stop)  # a typo fails here, not after hours of earlier stages
         if dry_run:
             _print_plan(cfg, start, stop)
             return
@@ -48,10 +47,33 @@ def register(app: typer.Typer) -> None:
         console.print("[bold green]done.[/] " + ", ".join(results))
         report = Path(cfg.run_dir) / "report.html"
         if report.exists():
-            console.print(f"report: [bold]{report}[/]")
+            term.console(stderr=True, result=True).print(f"report: [bold]{escape(str(report))}[/]")
         # Only when this run covered stats: an older stats.json may predate a `--to eval` run.
         for k, v in (_headline(Path(cfg.run_dir)) if "stats" in results else {}).items():
-            console.print(f"  {k}: {v}")
+            console.print(escape(f"  {k}: {v}"))
+
+
+def _print_status(cfg) -> None:
+    """What the run directory says about each stage; a stage this config never runs (the
+    persona stages without a persona arm) is 'skipped', not 'pending'. Reads only: a run
+    directory that does not exist is reported, not created."""
+    from ..pipeline import select_stages
+    from ..store import STORE_NAME
+
+    run_dir = Path(cfg.run_dir)
+    if not (run_dir / STORE_NAME).is_file():
+        typer.echo(f"{run_dir}: not started yet (no {STORE_NAME}); every stage is pending")
+    chosen = {s.name for s in select_stages(cfg, None, None)}
+    marks = stage_status(run_dir) if (run_dir / STORE_NAME).is_file() else {}
+    t = Table("stage", "status", "seconds", "note")
+    for name in STAGE_NAMES:
+        st = marks.get(name, {"status": "pending"})
+        if name not in chosen:
+            t.add_row(name, "skipped", "", "no arm names a persona")
+            continue
+        t.add_row(name, st.get("status", ""), str(st.get("seconds", "")),
+                  (st.get("error") or "")[:80])
+    term.console(result=True).print(t)
 
 
 def _headline(run_dir: Path) -> dict[str, str]:
@@ -90,7 +112,7 @@ def _print_plan(cfg, start, stop) -> None:
                   f"{e.output_tokens:,}" if e.output_tokens else "",
                   f"{e.cost_usd:,.2f}" if e.api_model else "")
         total += e.cost_usd
-    console = Console(width=max(140, Console().width))
+    console = term.console(result=True)
     console.print(t)
     console.print(f"estimated API cost: [bold]${total:,.2f}[/] (list prices; averages, not token counts)")
     for e in est:

@@ -8,7 +8,9 @@ from typing import Any
 
 import typer
 
+from .. import quiet, term
 from ..errors import WarmbenchError
+from ._args import pick_out, pick_run, require_run, run_alias, run_argument
 
 
 def _run_defaults(run_dir: Path) -> dict[str, Any]:
@@ -24,10 +26,9 @@ def _run_defaults(run_dir: Path) -> dict[str, Any]:
 
 
 def _print_tables(a: Any, s: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = term.console()
     head = Table(title="Headline", show_lines=False)
     head.add_column("quantity")
     head.add_column("value", justify="right")
@@ -66,13 +67,13 @@ def _print_tables(a: Any, s: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats(
-        run_dir: Path = typer.Argument(None, help="Run directory with judge/scored.parquet "
-                                                  "(omit with --published)."),
+        run: Path = run_argument("Run directory with judge/scored.parquet (omit with --published)."),
         published: Path = typer.Option(None, "--published", help="Analyse data in the study's "
                                        "released layout (DIR/<model>/<arm>/<dataset>_*.csv) instead."),
-        out: Path = typer.Option(None, "--out", "-o", help="Output folder (default RUN/stats; "
+        out: Path = typer.Option(None, "--out-dir", help="Output folder (default RUN/stats; "
                                  "required with --published, which also saves the converted "
                                  "table there so `warmbench report OUT` works)."),
+        out_old: Path = typer.Option(None, "--out", hidden=True, help="Same as --out-dir (older spelling)."),
         compat: bool = typer.Option(None, "--compat/--no-compat", help="Published choices: "
                                     "model-based SEs, BH per 9-row table, the published refusal "
                                     "list re-applied to the answers with per-arm exclusion, plus "
@@ -83,7 +84,9 @@ def register(app: typer.Typer) -> None:
                                     "(clustered, default) or 'none' (model-based; compat default)."),
         fdr_family: str = typer.Option(None, "--fdr-family", help="BH family: 'comparison' "
                                        "(every test of a comparison, default) or 'table' (compat)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the tables."),
+        quiet_: bool = typer.Option(False, "--quiet", "-q", help="Same as the global --quiet: "
+                                    "no tables, only where the files went."),
+        run_dir: Path = run_alias("--run-dir"),
     ) -> None:
         """Paired McNemar tests, Benjamini–Hochberg, effect sizes, regressions M1–M4 with
         average marginal effects, general-benchmark CIs and figures. Writes paired.csv,
@@ -95,13 +98,17 @@ def register(app: typer.Typer) -> None:
             raise WarmbenchError(f"--cluster must be 'question' or 'none', not {cluster!r}")
         if fdr_family not in (None, "comparison", "table"):
             raise WarmbenchError(f"--fdr-family must be 'comparison' or 'table', not {fdr_family!r}")
+        if quiet_:
+            quiet.set_verbosity(quiet.QUIET)
+        run_dir = pick_run(run, run_dir, required=False)
+        out = pick_out(out, out_old)
         if (run_dir is None) == (published is None):
             raise WarmbenchError("give either a run directory or --published DIR (not both)")
         trajectory = None
         scored_table: Path | None = None
         if published is not None:
             if out is None:
-                raise WarmbenchError("--published needs --out DIR for the results")
+                raise WarmbenchError("--published needs --out-dir DIR for the results")
             defaults: dict[str, Any] = {}
             compat = bool(compat)
             # read_published applies the refusal rule itself (compat: published list, per arm)
@@ -112,6 +119,7 @@ def register(app: typer.Typer) -> None:
                                   else "corrected detector, pairwise exclusion")
                                  + " (applied by warmbench to the released answers)"}
         else:
+            require_run(run_dir)
             if not (run_dir / "judge" / "scored.parquet").exists():
                 raise WarmbenchError(f"no scored table at {run_dir / 'judge' / 'scored.parquet'}: "
                                      "run `warmbench judge` first")
@@ -129,6 +137,5 @@ def register(app: typer.Typer) -> None:
                           # the table analysed is saved when it is not the run's own (published
                           # input, or compat's re-applied refusals): the report then browses it
                           write_table=published is not None or compat)
-        if not quiet:
-            _print_tables(a, s)
+        _print_tables(a, s)
         typer.echo(f"wrote {len(s['files'])} files to {out}")

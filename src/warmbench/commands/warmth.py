@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError, WarmbenchError
+from ._args import pick_run, require_run, run_alias, run_argument
 
 warmth_app = typer.Typer(no_args_is_help=True, help=(
     "SocioT warmth (Cheng, Yu & Jurafsky 2025): score texts, trace checkpoints, validate the "
@@ -76,13 +77,14 @@ def _run_answers(run_dir: Path):
 
 
 def _print_table(df, title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from .. import term
 
     t = Table(*[str(c) for c in df.columns], title=title)
     for r in df.itertuples(index=False):
         t.add_row(*[f"{v:.5f}" if isinstance(v, float) else str(v) for v in r])
-    Console().print(t)
+    term.console(result=True).print(t)
 
 
 def _write(df, path: Path) -> None:
@@ -97,12 +99,14 @@ def _write(df, path: Path) -> None:
 
 @warmth_app.command("score")
 def score(
+    run_pos: Path = run_argument("Score this run's eval answers (scores cached in its store); "
+                                 "or give --input FILE."),
     input: Path = typer.Option(None, "--input", "-i", help="Texts to score: .jsonl, .csv or .parquet."),
     column: str = typer.Option("text", "--column", "-c", help="Column holding the text."),
-    run: Path = typer.Option(None, "--run", help="Score a run's eval answers instead (scores cached in its store)."),
+    run_old: Path = run_alias("--run"),
     cache: Path = typer.Option(None, "--cache", help="With --input: cache scores in a store in this folder, so "
                                "an interrupted run resumes and a rerun scores only new texts."),
-    by: list[str] = typer.Option(None, "--by", help="Group the summary by these columns (default: arm for --run)."),
+    by: list[str] = typer.Option(None, "--by", help="Group the summary by these columns (default: arm for a RUN)."),
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
     method: str = typer.Option("exact", "--method", help=METHOD_HELP),
     repeats: int = typer.Option(100, "--repeats", help="compat: dropout passes per set (study: 100)."),
@@ -120,10 +124,13 @@ def score(
 
     if method not in ("exact", "compat"):
         raise WarmbenchError(f"--method {method!r}: expected exact or compat")
+    run = pick_run(run_pos, run_old, required=False)
     if (input is None) == (run is None):
-        raise WarmbenchError("give exactly one of --input FILE or --run RUN")
+        raise WarmbenchError("give exactly one of RUN or --input FILE")
     if cache is not None and run is not None:
-        raise WarmbenchError("--cache is for --input; --run caches in the run's own store")
+        raise WarmbenchError("--cache is for --input; RUN caches in the run's own store")
+    if run is not None:
+        require_run(run)
     metric = resolve_metric_model(model)
     if run is not None:
         df, column = _run_answers(run), "text"
