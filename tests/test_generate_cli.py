@@ -210,4 +210,4 @@ def test_export_completions_and_records(tmp_path):
     assert _jsonl(out.read_text())[0]["text"] == "Bonjour"
     bad = runner.invoke(app, ["export", str(run), "nope"])
     assert "unknown kind 'nope'" in str(bad.exception) and "known: completions" in str(bad.exception)
-    assert "no store.sqlite" in str(runner.invoke(app, ["export", str(tmp_path / "empty")]).exception)
+    assert "no such run directory" in str(runner.invoke(app, ["export", str(tmp_path / "empty")]).exception)

@@ -18,11 +18,10 @@ from ..store import STORE_NAME
 RUN_HELP = "Run directory (holds store.sqlite and manifest.json)."
 
 
-def run_argument(help: str = RUN_HELP, required: bool = False):
+def run_argument(help: str = RUN_HELP):
     """The positional RUN. Optional at parse time so a hidden alias may supply it instead;
-    :func:`pick_run` then insists on one."""
-    return typer.Argument(None, metavar="RUN" if required else "[RUN]", help=help,
-                          show_default=False)
+    :func:`pick_run` then insists on one where the command needs it."""
+    return typer.Argument(None, metavar="RUN", help=help, show_default=False)
 
 
 def run_alias(*flags: str):

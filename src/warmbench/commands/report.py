@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write one self-contained HTML report: provenance, tables, figures and a side-by-side
         browser of every arm's answers (model text escaped; no network assets). Works on a run
-        and on the output folder of `warmbench stats --published DIR --out OUT`."""
+        and on the output folder of `warmbench stats --published DIR --out-dir OUT`."""
         from ..report import build_report
 
         run_dir = require_run(pick_run(run, run_dir), stats_folder=True)

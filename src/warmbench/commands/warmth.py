@@ -126,7 +126,7 @@ def score(
         raise WarmbenchError(f"--method {method!r}: expected exact or compat")
     run = pick_run(run_pos, run_old, required=False)
     if (input is None) == (run is None):
-        raise WarmbenchError("give exactly one of RUN or --input FILE")
+        raise WarmbenchError("give exactly one of --input FILE or RUN")
     if cache is not None and run is not None:
         raise WarmbenchError("--cache is for --input; RUN caches in the run's own store")
     if run is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..errors import InputError
 from ..records import Item
 from ._io import IdClaims, Row, item_id, need_str
 
@@ -33,7 +34,8 @@ def _asked(row: dict, fallback: str) -> str:
 
 
 def qa_items(rows: Iterable[Row], where: str | Path, dataset: str) -> list[Item]:
-    """Rows with content_key, correct_answer, incorrect_answer (TriviaQA / TruthfulQA)."""
+    """Rows with content_key, correct_answer, incorrect_answer (TriviaQA / TruthfulQA) and
+    optional aliases (further correct answers)."""
     out: list[Item] = []
     ids = IdClaims()
     for line, row in rows:
@@ -43,10 +45,20 @@ def qa_items(rows: Iterable[Row], where: str | Path, dataset: str) -> list[Item]
         correct = need_str(where, line, row, "correct_answer")
         wrong = need_str(where, line, row, "incorrect_answer")
         iid = ids.claim(item_id(key))
-        meta = {"content_key": key, "source_line": line}
+        meta: dict = {"content_key": key, "source_line": line}
+        if row.get("aliases") is not None:
+            meta["aliases"] = _aliases(where, line, row["aliases"])
         out.append(Item(id=iid, dataset=dataset, question=_asked(row, key),
                         correct_answers=(correct,), incorrect_answer=wrong, metadata=meta))
     return out
+
+
+def _aliases(where: str | Path, line: int, value: object) -> list[str]:
+    """Optional ``aliases``: more correct answers the reference scorer accepts
+    ("Washington, D.C." / "Washington DC"), as TriviaQA's own answer aliases."""
+    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
+        raise InputError(where, f"line {line}", "aliases", "expected a list of non-empty strings")
+    return list(value)
 
 
 def disinfo_items(rows: Iterable[Row], where: str | Path, dataset: str = "disinfo") -> list[Item]:
