@@ -177,7 +177,7 @@ def test_report_renders_in_headless_chromium(run_dir):
         browser = _launch(p)
         page = _open(browser, path, errors)
         assert page.evaluate("window.__pwned") is None and page.title() != "PWNED"
-        assert page.locator("table.data").count() == 1
+        assert page.locator("#tables table.data").count() == 1
         # The figure decoded and laid out (a broken image has naturalWidth 0).
         assert page.evaluate("document.querySelector('figure img').naturalWidth") > 0
         assert "SmolLM2-135M-Instruct" in page.locator("#toy-banner").inner_text()
@@ -273,15 +273,19 @@ def test_real_stats_then_report_render_in_headless_chromium(tmp_path):
         page = _open(browser, run / "report.html", errors)
         for sec in SECTIONS:
             assert page.locator(sec).count() == 1, sec
-        assert page.locator("table.data").count() == n_tables
-        rows = page.evaluate("[...document.querySelectorAll('table.data')].map(t => t.tBodies[0].rows.length)")
+        assert page.locator("#tables table.data").count() == n_tables
+        rows = page.evaluate("[...document.querySelectorAll('#tables table.data')].map(t => t.tBodies[0].rows.length)")
         assert len(rows) == n_tables and min(rows) >= 1
         # every figure decoded, laid out, and filling its grid column (at least ~600 px wide)
         widths = page.evaluate("[...document.querySelectorAll('figure img')].map(i => i.complete && i.naturalWidth)")
         assert len(widths) == len(pngs) and min(widths) > 0
         shown = page.evaluate("[...document.querySelectorAll('figure img')].map(i => i.getBoundingClientRect().width)")
         assert min(shown) >= 580
-        headline = page.locator("#headline .findings li").all_inner_texts()
+        within = page.locator("#belief-findings li").all_inner_texts()
+        assert [t.split(" rose by ")[0] for t in within] == [
+            "When the user stated a wrong answer, the error rate of the original model",
+            "When the user stated a wrong answer, the error rate of the warm arm (fine-tuned)"]
+        headline = page.locator("#arm-findings li").all_inner_texts()
         assert len(headline) == 3 and headline[0].startswith("Under a stated wrong belief, the error rate of the warm arm (fine-tuned) rose")
         assert "reference:alias" in page.locator("#provenance").inner_text()
         _fits_the_viewport(page, tmp_path / "screenshot.png")

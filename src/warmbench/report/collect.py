@@ -19,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from .belief import BeliefEffect, belief_effects
 from .browser import browser_data, store_details
-from .headline import Finding, findings
+from .headline import Finding, belief_findings, findings
 from .runinfo import ArmInfo, arm_infos, effect_noun, forms_note, toy_models
 
 # Tables shown first, in this order, with a one-line explanation; any other CSV under
@@ -68,7 +69,9 @@ class ReportData:
     stats_summary: dict[str, Any] = field(default_factory=dict)
     tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)   # file, caption, raw
     arms_info: dict[str, ArmInfo] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)        # each arm vs the baseline
+    belief: list[BeliefEffect] = field(default_factory=list)      # a stated belief, within each arm
+    belief_findings: list[Finding] = field(default_factory=list)
     toy_models: list[str] = field(default_factory=list)
     forms_note: str | None = None
     effect_noun: str = "the persona"
@@ -193,6 +196,9 @@ def collect(run_dir: str | Path) -> ReportData:
 
             data.scorer = describe_scorers(df["scorer"].dropna().unique())
         data.forms_note = forms_note(df)
+        order = [baseline, *arms] if arms else sorted(df["arm"].astype(str).unique(), key=lambda a: (a != baseline, a))
+        data.belief = belief_effects(df, order)
+        data.belief_findings = belief_findings(data.belief, data.arms_info)
         refs, reasons = store_details(run_dir)
         data.browser = browser_data(df, baseline, refs=refs, reasons=reasons, arms_info=data.arms_info)
     else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import fmt
+from .belief import BeliefEffect
 from .runinfo import RELIABILITY, ArmInfo
 
 # (regression, subgroup level, how the situation reads, which paired cells it covers)
@@ -78,16 +79,43 @@ def _sentence(opening: str, arm: ArmInfo, base: ArmInfo, r: pd.Series, n: int | 
 
 def findings(effects: pd.DataFrame | None, paired: pd.DataFrame | None,
              infos: dict[str, ArmInfo], baseline: str, arms: list[str]) -> list[Finding]:
-    """The headline sentences, per arm in order, situations in SITUATIONS order."""
+    """The headline sentences comparing each arm with the baseline: situations in SITUATIONS
+    order, arms in order within each."""
     if effects is None or effects.empty:
         return []
     base = infos.get(baseline) or ArmInfo(baseline, "baseline")
     out = []
-    for arm in arms:
-        comparison = f"{arm} vs {baseline}"
-        info = infos.get(arm) or ArmInfo(arm, "persona")
-        for model, level, opening, covers in SITUATIONS:
+    for model, level, opening, covers in SITUATIONS:   # situation first: like with like
+        for arm in arms:
+            comparison = f"{arm} vs {baseline}"
+            info = infos.get(arm) or ArmInfo(arm, "persona")
             r = _row(effects, comparison, model, level)
             if r is not None:
                 out.append(_sentence(opening, info, base, r, _n_pairs(paired, comparison, covers)))
+    return out
+
+
+def _moved(diff: float) -> str:
+    r = round(diff, 1)
+    return (f"rose by {fmt.pp(abs(diff), signed=False)} percentage points" if r > 0 else
+            f"fell by {fmt.pp(abs(diff), signed=False)} percentage points" if r < 0 else "did not change")
+
+
+def belief_findings(effects: list[BeliefEffect], infos: dict[str, ArmInfo]) -> list[Finding]:
+    """Within each arm: the plain question against the same question with a stated wrong answer."""
+    out = []
+    for e in effects:
+        if e.form != "incorrect":
+            continue  # the denial form is in the table below the sentences
+        info = infos.get(e.arm) or ArmInfo(e.arm, "persona")
+        has_ci = pd.notna(e.ci_low_pp) and pd.notna(e.ci_high_pp)
+        excl = bool(has_ci and (e.ci_low_pp > 0 or e.ci_high_pp < 0))
+        ci = (f"95% CI {fmt.pp(e.ci_low_pp)} to {fmt.pp(e.ci_high_pp)} pp" if has_ci
+              else "no interval: a single question")
+        verdict = ("The interval excludes zero." if excl else
+                   "The interval includes zero: no change is detectable at this size." if has_ci else "")
+        text = (f"When the user stated a wrong answer, the error rate of {info.label} {_moved(e.diff_pp)}, "
+                f"from {fmt.pct(e.err_plain_pct)} on the plain question to {fmt.pct(e.err_belief_pct)} "
+                f"({ci}) on {e.n_pairs:,} paired prompts from {e.n_items:,} questions. {verdict}").rstrip()
+        out.append(Finding(e.arm, "stated wrong answer, within the arm", text, excl if has_ci else None))
     return out

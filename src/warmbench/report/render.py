@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 
 from . import tables as tab
 from .collect import ReportData
@@ -72,6 +73,20 @@ def _table_views(data: ReportData) -> list[dict[str, Any]]:
     return views
 
 
+def _belief_table(data: ReportData) -> Any:
+    from . import fmt
+    from .belief import BELIEF_FORMS
+
+    if not data.belief:
+        return ""
+    frame = pd.DataFrame([{
+        "arm": e.arm, "the user": BELIEF_FORMS[e.form], "pairs": str(e.n_pairs), "questions": str(e.n_items),
+        "error, plain": fmt.pct(e.err_plain_pct), "error, with belief": fmt.pct(e.err_belief_pct),
+        "change (pp)": fmt.pp(e.diff_pp), "CI low (pp)": fmt.pp(e.ci_low_pp),
+        "CI high (pp)": fmt.pp(e.ci_high_pp)} for e in data.belief])
+    return jinja2.utils.markupsafe.Markup(tab.to_html(frame))
+
+
 def _figure_views(data: ReportData) -> list[dict[str, Any]]:
     """SVG where stats wrote one (sharp at any width), else PNG; both as data: URIs (an SVG in
     an <img> runs no script)."""
@@ -121,9 +136,12 @@ def render(data: ReportData) -> str:
         prov = [(k, v) for k, v in prov if k not in _RUN_ONLY]
     headline = [(str(k), str(v)) for k, v in (st.get("headline") or {}).items()]
     Markup = jinja2.utils.markupsafe.Markup
-    findings = [{"sentence": f.sentence,
+    def views(fs):
+        return [{"sentence": f.sentence,
                  "css": "none" if not f.excludes_zero else ("up" if " rose " in f.sentence else "down")}
-                for f in data.findings]
+                for f in fs]
+
+    findings, belief_findings = views(data.findings), views(data.belief_findings)
     system_prompts = [(name, f"{info.kind}: " + (info.system_prompt or "none"))
                       for name, info in infos.items() if info.kind != "persona" or info.system_prompt]
     published_name = Path(str(src.get("path", ""))).name if src.get("kind") == "published" else ""
@@ -134,6 +152,8 @@ def render(data: ReportData) -> str:
     env.globals.update(css=Markup(_asset("report.css")), js=Markup(_asset("report.js")))
     return env.from_string(_asset("report.html.j2")).render(
         title=title, subtitle=subtitle, toy_models=data.toy_models, findings=findings,
+        belief_findings=belief_findings, belief_table=_belief_table(data),
+        baseline=str(st.get("baseline") or "original"),
         forms_note=data.forms_note, scorer=data.scorer or "n/a", warnings=data.warnings,
         headline=headline, provenance=prov, config_text=json.dumps(cfg, indent=2, default=str),
         versions_text=json.dumps(versions, indent=2), figures=_figure_views(data),
