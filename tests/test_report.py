@@ -192,6 +192,12 @@ def test_report_renders_in_headless_chromium(run_dir):
         _fits_the_viewport(page, run_dir / "screenshot.png")
         browser.close()
     assert errors == []
+    # the docs' picture of a report is made the same way
+    from PIL import Image
+
+    from warmbench.report.screenshot import screenshot
+
+    assert Image.open(screenshot(path, run_dir / "first-screen.png")).size == (VIEWPORT, 1100)
 
 
 def _scored_run(run, warm_arm: dict):

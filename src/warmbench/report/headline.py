@@ -58,7 +58,7 @@ def _sentence(opening: str, arm: ArmInfo, base: ArmInfo, r: pd.Series, n: int | 
     est = str(r.get("estimable", True)).lower() != "false" and pd.notna(r.get("ame_pp"))
     on = f" on {n:,} paired prompts" if n else ""
     if not est:
-        why = str(r.get("separation") or "").strip()
+        why = str(r.get("separation") or "").strip().removeprefix("not estimable").strip().strip("()")
         return Finding(arm.name, opening, f"{opening}, the change in the error rate of {arm.label} could not "
                        f"be estimated{on}" + (f" ({why})" if why else "") + ".", None)
     ame, lo, hi = float(r["ame_pp"]), float(r["ci_low_pp"]), float(r["ci_high_pp"])
