@@ -294,6 +294,10 @@ def test_real_stats_then_report_render_in_headless_chromium(tmp_path):
         headline = page.locator("#arm-findings li").all_inner_texts()
         assert len(headline) == 3 and headline[0].startswith("Under a stated wrong belief, the error rate of the warm arm (fine-tuned) rose")
         assert "reference:alias" in page.locator("#provenance").inner_text()
+        # sentences wrap between words, never inside one
+        breaks = page.evaluate("[...document.querySelectorAll('#headline li, #headline dd')]"
+                               ".map(e => getComputedStyle(e).wordBreak)")
+        assert breaks and set(breaks) == {"normal"}
         _fits_the_viewport(page, tmp_path / "screenshot.png")
         # find the malicious answer with the filters; it is text, not markup
         for sel, value in (("#f-dataset", r0["dataset"]), ("#f-context", context_words(r0["context"])),
