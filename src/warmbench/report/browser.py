@@ -64,7 +64,9 @@ def browser_data(df: pd.DataFrame, baseline: str, *, refs: dict[str, dict[str, A
         df["sample_index"] = 0
     if "model_family" not in df:
         df["model_family"] = ""
-    arms = sorted(df["arm"].astype(str).unique(), key=lambda a: (a != baseline, a))
+    declared = list(arms_info)   # config order, when the run has one
+    arms = sorted(df["arm"].astype(str).unique(),
+                  key=lambda a: (a != baseline, declared.index(a) if a in declared else len(declared), a))
     rows = []
     keys = ["model_family", "dataset", "prompt_key", "sample_index"]
     for (fam, ds, pk, si), g in df.groupby(keys, sort=True):

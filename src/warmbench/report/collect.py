@@ -163,6 +163,8 @@ def collect(run_dir: str | Path) -> ReportData:
     cfg = data.manifest.get("config") or {}
     baseline = str(st.get("baseline") or "original")
     arms = [str(a) for a in st.get("arms") or []]
+    declared = [str(a.get("name")) for a in cfg.get("arms") or []]
+    arms.sort(key=lambda a: declared.index(a) if a in declared else len(declared))  # config order
     data.arms_info = arm_infos(cfg, baseline, arms)
     data.effect_noun = effect_noun(data.arms_info, arms)
     data.tables = [(n, c.replace("{noun}", data.effect_noun), t) for n, c, t in data.tables]
