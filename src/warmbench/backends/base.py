@@ -72,6 +72,10 @@ def get_backend(spec: str | ModelSpec, **options) -> Backend:
         from .openai_backend import OpenAIBackend
 
         return OpenAIBackend(ms, **options)
+    if ms.backend == "inspect":
+        from .inspect_backend import InspectBackend
+
+        return InspectBackend(ms, **options)
     if ms.backend == "vllm":
         from .vllm_backend import VLLMBackend
 

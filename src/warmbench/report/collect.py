@@ -30,6 +30,8 @@ KNOWN_TABLES: dict[str, str] = {
     "regressions.csv": "Binomial GLM coefficients (logit link) of models M1–M4.",
     "general.csv": "General-capability benchmarks (MMLU, GSM8K, AdvBench) with 95% confidence intervals.",
     "refusals.csv": "Refusal rates per arm and dataset.",
+    "pairing.csv": "`warmbench compare`: samples paired per comparison, and why each other sample "
+                   "of the compared logs was dropped.",
 }
 COMPAT_CAPTION = ("The published summary layout (--compat), column for column like the study's "
                   "results_*.csv, defects included.")
