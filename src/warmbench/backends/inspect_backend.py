@@ -138,14 +138,16 @@ class InspectBackend:
         self.close()
 
     # -- accounting --------------------------------------------------------------------
-    def cost(self, usage: Any) -> float:
+    def cost(self, usage: Any, prompt_tokens: int, completion_tokens: int) -> float:
+        """Inspect's own cost when it has one (it prices cache reads/writes apart), else the
+        ``price_per_1k`` option on every prompt token (cached ones included)."""
         total = getattr(usage, "total_cost", None)
         if total is not None:
             return float(total)
         if self._price is None:
             self.stats.price_known = False
             return 0.0
-        return (usage.input_tokens * self._price[0] + usage.output_tokens * self._price[1]) / 1000
+        return (prompt_tokens * self._price[0] + completion_tokens * self._price[1]) / 1000
 
     def cost_summary(self) -> dict[str, Any]:
         d = asdict(self.stats)
@@ -219,7 +221,7 @@ class InspectBackend:
             pt = int(usage.input_tokens + (usage.input_tokens_cache_read or 0)
                      + (usage.input_tokens_cache_write or 0))
             ct = int(usage.output_tokens)
-            cost = self.cost(usage)
+            cost = self.cost(usage, pt, ct)
         # Tokens of a failed answer are billed too, so they count before the error check.
         self.stats.prompt_tokens += pt
         self.stats.completion_tokens += ct

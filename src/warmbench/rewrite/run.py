@@ -215,7 +215,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     turns: list[Turn] = [(ci, mi) for ci, c in enumerate(convs)
                          for mi, m in enumerate(c.messages) if m.role == "assistant"]
     options: dict[str, Any] = {}
-    if r.model.startswith("openai:"):
+    if r.model.startswith(("openai:", "inspect:")):
         options["concurrency"] = r.concurrency
     backend = get_backend(r.model, **options)
     params = SamplingParams(temperature=r.temperature, max_tokens=r.max_tokens, seed=cfg.seed)

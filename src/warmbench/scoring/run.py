@@ -160,8 +160,10 @@ def scored_frame(
     refusal_mode: str = "corrected",
     exclusion: str = "pairwise",
     constrained: bool = False,
+    families: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The scored table (``SCORED_COLUMNS``) with the refusal rule applied."""
+    """The scored table (``SCORED_COLUMNS``) with the refusal rule applied. ``families``: arm ->
+    model family where the config sets one (``arms[*].family``), else the arm's base model."""
     rows: list[dict[str, Any]] = []
     for a in answers:
         v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec, constrained))
@@ -172,7 +174,8 @@ def scored_frame(
         else:
             refused = is_refusal(a.text, refusal_mode) or (v is not None and v.label == "REFUSED")  # type: ignore[arg-type]
         rows.append({
-            "model_family": model_family(a.model), "arm": a.arm, "model": a.model,
+            "model_family": (families or {}).get(a.arm) or model_family(a.model), "arm": a.arm,
+            "model": a.model,
             "dataset": a.dataset, "item_id": a.item_id, "prompt_key": a.prompt_key,
             "context": a.context, "form": a.form, "prompt": p.text if p else "",
             "answer": a.text, "label": v.label if v else "UNPARSEABLE", "refused": refused,
@@ -204,7 +207,8 @@ def run_judge(
                            embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
                            concurrency=jc.concurrency, constrained=jc.constrained, progress=progress)
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
-                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained)
+                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained,
+                      families={a.name: a.family for a in cfg.arms if a.family})
     run_dir = store.run_dir
     df.to_parquet(run_path(run_dir, "judge", "scored.parquet"), index=False)
     rates = refusal_rates(df)
