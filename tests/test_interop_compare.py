@@ -264,3 +264,76 @@ def test_lm_eval_filters_and_metrics_must_be_chosen(tmp_path):
     r = CliRunner().invoke(app, ["compare", str(fa), str(fb), "--filter", "strict", "-o",
                                  str(tmp_path / "c"), "-q", "--no-report"])
     assert r.exit_code == 0 and "b vs a: 2 paired; nothing dropped" in r.output, r.output
+
+
+def test_compare_samples_written_by_lm_eval(tmp_path, monkeypatch):
+    """lm-eval itself runs a local multiple-choice task for two rule-based models and writes its
+    --log_samples files; compare's b, c and p equal the count made from the rule."""
+    pytest.importorskip("lm_eval")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    from lm_eval import simple_evaluate
+    from lm_eval.api.model import LM
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    n = 30
+    with (tmp_path / "data.jsonl").open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"question": f"Is {i} even?", "choices": ["yes", "no"],
+                                "label": i % 2}) + "\n")
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "wb_even.yaml").write_text(
+        "task: wb_even\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+        f"    test: {tmp_path / 'data.jsonl'}\ntest_split: test\noutput_type: multiple_choice\n"
+        "doc_to_text: \"{{question}}\\nAnswer:\"\ndoc_to_choice: \"{{choices}}\"\n"
+        "doc_to_target: label\nmetric_list:\n  - metric: acc\n"
+        "    aggregation: mean\n    higher_is_better: true\n")
+
+    def right(salt: str, i: int) -> bool:
+        return zlib.crc32(f"{salt}{i}".encode()) % 10 < (7 if salt == "base" else 4)
+
+    class RuleLM(LM):
+        """Puts the higher log-likelihood on the right choice exactly when ``right`` says so."""
+
+        def __init__(self, salt: str):
+            super().__init__()
+            self.salt = salt
+
+        def loglikelihood(self, requests):
+            out = []
+            for r in requests:
+                ctx, cont = r.args
+                i = int(ctx.split()[1])
+                truth = " yes" if i % 2 == 0 else " no"
+                out.append((0.0 if (cont == truth) == right(self.salt, i) else -1.0, False))
+            return out
+
+        def loglikelihood_rolling(self, requests):
+            raise NotImplementedError
+
+        def generate_until(self, requests):
+            raise NotImplementedError
+
+    tm = TaskManager(include_path=str(tmp_path / "tasks"), include_defaults=False)
+    files = []
+    for salt in ("base", "warm"):
+        tracker = EvaluationTracker(output_path=str(tmp_path / "lm_out"))
+        res = simple_evaluate(model=RuleLM(salt), tasks=["wb_even"], task_manager=tm,
+                              log_samples=True, evaluation_tracker=tracker)
+        tracker.general_config_tracker.model_name_sanitized = f"rule-{salt}"
+        tracker.save_results_aggregated(results=res, samples=res["samples"])
+        tracker.save_results_samples(task_name="wb_even", samples=res["samples"]["wb_even"])
+        [f] = (tmp_path / "lm_out" / f"rule-{salt}").glob("samples_wb_even_*.jsonl")
+        files.append(f)
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, ["compare", *map(str, files), "--metric", "acc", "-o", str(out),
+                                 "-q", "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert f"rule-warm vs rule-base: {n} paired; nothing dropped" in r.output
+    b = sum(right("base", i) and not right("warm", i) for i in range(n))
+    c = sum(right("warm", i) and not right("base", i) for i in range(n))
+    row = pd.read_csv(out / "paired.csv").iloc[0]
+    assert (row.dataset, row.n_pairs, row.b, row.c) == ("wb_even", n, b, c) and b + c > 0
+    assert row.p_exact == pytest.approx(_exact_p(b, c), abs=1e-12)
