@@ -219,19 +219,73 @@ def test_export_inspect_is_read_back_by_inspect(run_with_two_arms, tmp_path):
     assert r.exit_code != 0 and "the one format is 'inspect'" in str(r.exception)
 
 
-def test_entry_point_registers_the_task():
-    """Runs where warmbench is installed (make install, or an editable install): Inspect then
-    finds `warmbench/persona_reliability` through the `inspect_ai` entry point."""
+def test_inspect_backend_through_a_real_provider(monkeypatch):
+    """Inspect's openai provider against warmbench's fake OpenAI server: a 429 is retried by
+    Inspect, a 401 comes back as a failed completion without the key."""
+    from warmbench.fakeserver import FakeOpenAIServer, Fault, FaultPlan
+
+    key = "sk-test-0123456789abcdefghijklmn"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    plan = FaultPlan().on_requests(1, Fault.rate_limit(retry_after=0.1)).when_contains(
+        "forbidden", Fault.http_status(401))
+    with FakeOpenAIServer(faults=plan) as srv:
+        be = get_backend("inspect:openai/fake-model", base_url=srv.base_url, max_retries=3,
+                         model_args={"responses_api": False})
+        ok = be.generate([ChatRequest.from_user("Capital of France?", system="Be warm.")],
+                         SamplingParams(max_tokens=20))[0]
+        bad = be.generate([ChatRequest.from_user("forbidden")], SamplingParams(max_tokens=20))[0]
+        be.close()
+        faults = [r.fault for r in srv.requests]
+    assert ok.ok and ok.text and ok.usage.prompt_tokens > 0 and ok.usage.completion_tokens > 0
+    assert faults[:2] == ["status:429", None]
+    assert bad.error and "401" in bad.error and key not in bad.error
+
+
+def _entry_point() -> None:
     from importlib.metadata import entry_points
 
     eps = [e for e in entry_points(group="inspect_ai") if e.name == "warmbench"]
     if not eps:
         pytest.skip("warmbench is not installed with its inspect_ai entry point here")
     assert eps[0].value == "warmbench.interop._registry"
+
+
+def test_entry_point_registers_the_task():
+    """Runs where warmbench is installed (make install, or an editable install): Inspect then
+    finds `warmbench/persona_reliability` through the `inspect_ai` entry point."""
+    _entry_point()
     from inspect_ai._util.registry import registry_lookup
 
     task = registry_lookup("task", "warmbench/persona_reliability")
     assert task is not None and callable(task)
+
+
+def test_inspect_eval_cli_runs_the_task(tmp_path):
+    """`inspect eval warmbench/persona_reliability` end to end, on Inspect's openai provider
+    pointed at the fake server (mockllm would download a tokenizer)."""
+    import os
+    import subprocess
+    import sys
+
+    from inspect_ai.log import read_eval_log
+
+    from warmbench.fakeserver import FakeOpenAIServer
+
+    _entry_point()
+    with FakeOpenAIServer() as srv:
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test-cli"}
+        p = subprocess.run([sys.executable, "-m", "inspect_ai", "eval",
+                            "warmbench/persona_reliability", "--model", "openai/fake-model",
+                            "--model-base-url", srv.base_url, "-M", "responses_api=false",
+                            "-T", "dataset=triviaqa", "-T", "limit=1", "-T", "forms=original",
+                            "--log-dir", str(tmp_path), "--display", "none"],
+                           capture_output=True, text=True, env=env, timeout=300)
+        n = srv.count()
+    assert p.returncode == 0, p.stderr[-2000:]
+    [path] = tmp_path.glob("*.eval")
+    log = read_eval_log(str(path))
+    assert log.status == "success" and len(log.samples) == n == 9   # 9 contexts x original
+    assert all(s.scores["warmbench_scorer"].value in ("C", "I", "N") for s in log.samples)
 
 
 def test_inspect_model_as_judge(run_with_two_arms, tmp_path):
