@@ -22,7 +22,7 @@ pytest.importorskip("inspect_ai")
 from inspect_ai.model import ModelOutput, ModelUsage  # noqa: E402
 
 from warmbench.backends import get_backend, parse_spec  # noqa: E402
-from warmbench.backends.base import set_backend_defaults  # noqa: E402
+from warmbench.backends.base import request_seed  # noqa: E402
 from warmbench.cli import app  # noqa: E402
 from warmbench.config import parse_config  # noqa: E402
 from warmbench.errors import WarmbenchError  # noqa: E402
@@ -73,6 +73,13 @@ def test_spec_written_inspects_way_suggests_the_prefix():
     assert "arms[0].model" in str(e.value) and "inspect:openai/gpt-4o" in str(e.value)
 
 
+def test_options_are_checked():
+    with pytest.raises(WarmbenchError, match=r"inspect backend: unknown option 'max_retry'"):
+        parse_config({"backend_options": {"inspect": {"max_retry": 3}}}, "c.yaml")
+    cfg = parse_config({"backend_options": {"inspect": {"concurrency": 2, "model_args": {"a": 1}}}})
+    assert cfg.backend_options["inspect"]["concurrency"] == 2
+
+
 def test_backend_maps_messages_params_usage_and_failures():
     seen = []
 
@@ -94,7 +101,9 @@ def test_backend_maps_messages_params_usage_and_failures():
                       on_result=lambda i, c: got.append(i))
     be.close()
     assert sorted(got) == [0, 1]
-    assert seen[0] == ([("system", "Be warm."), ("user", "hi")], 0.3, 7, 7)
+    params = SamplingParams(temperature=0.3, max_tokens=7, seed=5)
+    seed = request_seed(ChatRequest.from_user("hi", system="Be warm."), params, 2)
+    assert seen[0] == ([("system", "Be warm."), ("user", "hi")], 0.3, 7, seed)
     ok, bad = out
     assert (ok.text, ok.finish_reason) == ("hello", "length")
     assert (ok.usage.prompt_tokens, ok.usage.completion_tokens) == (12, 4)
@@ -143,19 +152,20 @@ def run_with_two_arms(tmp_path_factory, tiny_llama):
                   "family": "tiny"}],
         "backend_options": {"inspect": {"price_per_1k": list(PRICE)}},
     })
-    # What `backend_options:` in YAML does, plus the mock's reply function (not YAML-able).
-    set_backend_defaults({"inspect": {**cfg.backend_options["inspect"],
-                                      "model_args": {"custom_outputs": _reply(calls)}}})
-    try:
-        with RunStore(cfg.run_dir) as store:
-            summary = run_eval(cfg, store)
-            n_calls = len(calls)
-            again = run_eval(cfg, store)          # resumed: everything is in the store
-            assert len(calls) == n_calls and again["answers"] == summary["answers"]
-            run_judge(cfg, store)
-            ledger = store.completion_rows("eval")
-    finally:
-        set_backend_defaults(None)
+    # The config's backend_options, plus the mock's reply function (not YAML-able).
+    options = {"inspect": {**cfg.backend_options["inspect"],
+                           "model_args": {"custom_outputs": _reply(calls)}}}
+
+    def make(spec, arm):
+        return get_backend(spec, options if spec.backend == "inspect" else cfg.backend_options)
+
+    with RunStore(cfg.run_dir) as store:
+        summary = run_eval(cfg, store, backend_factory=make)
+        n_calls = len(calls)
+        again = run_eval(cfg, store, backend_factory=make)   # resumed: all in the store
+        assert len(calls) == n_calls and again["answers"] == summary["answers"]
+        run_judge(cfg, store)
+        ledger = store.completion_rows("eval")
     return cfg, summary, ledger, n_calls
 
 
@@ -307,14 +317,12 @@ def test_inspect_model_as_judge(run_with_two_arms, tmp_path):
 
     jcfg = cfg.model_copy(update={"run_dir": str(run), "judge": cfg.judge.model_copy(
         update={"model": "inspect:mockllm/model"})})
-    set_backend_defaults({"inspect": {"model_args": {"custom_outputs": verdict}}})
-    try:
-        with RunStore(run) as store:
-            s = run_judge(jcfg, store)
-            again = run_judge(jcfg, store)
-            rows = [r for r in store.completion_rows() if r["kind"] != "eval"]
-    finally:
-        set_backend_defaults(None)
+    judge = get_backend("inspect:mockllm/model", model_args={"custom_outputs": verdict})
+    with RunStore(run) as store:
+        s = run_judge(jcfg, store, backend=judge)
+        again = run_judge(jcfg, store, backend=judge)
+        rows = [r for r in store.completion_rows() if r["kind"] != "eval"]
+    judge.close()
     assert s["judged"] == 16 and again["judged"] == 0 and len(judged) == 16
     scored = pd.read_parquet(run / "judge" / "scored.parquet")
     assert scored["scorer"].str.startswith("judge:inspect:mockllm/model").all()

@@ -32,10 +32,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import Field
+
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import scrub
-from .base import ResultCallback, refuse_choices
+from .base import ResultCallback, refuse_choices, request_seed
+from .registry import BackendOptions
 from .spec import ModelSpec
 
 log = logging.getLogger("warmbench.inspect")
@@ -62,30 +65,39 @@ class InspectUsage:
     price_known: bool = True
 
 
+class InspectOptions(BackendOptions):
+    concurrency: int = Field(8, ge=1, description="Requests in flight (Inspect's max_connections).")
+    max_retries: int = Field(6, ge=0, description="Inspect's retries after the first attempt "
+                             "(rate limits, transient errors; Inspect decides what is retryable).")
+    timeout: int | None = Field(120, gt=0, description="Seconds per request, retries included.")
+    model_args: dict[str, Any] = Field(default_factory=dict, description="Provider arguments "
+                                       "passed to Inspect's get_model (what `inspect eval -M` sets).")
+    base_url: str | None = Field(None, description="Provider base URL (Inspect's --model-base-url).")
+    price_per_1k: tuple[float, float] | None = Field(
+        None, description="USD per 1,000 (input, output) tokens, where Inspect knows no price.")
+    send_seed: bool = Field(True, description="Send the request's seed (see the seeding rule).")
+
+
 class InspectBackend:
-    """See the module docstring. Options come from ``get_backend(spec, **options)``
-    (or ``backend_options: {inspect: {...}}`` in the experiment config)."""
+    """See the module docstring; options: :class:`InspectOptions` (``backend_options:
+    {inspect: {...}}`` in the experiment config)."""
 
     # Inspect bounds concurrency itself (max_connections): hand it big batches.
     preferred_chunk_size = 1024
 
-    def __init__(self, spec: ModelSpec, *, concurrency: int = 8, max_retries: int = 6,
-                 timeout: int | None = 120, model_args: dict[str, Any] | None = None,
-                 base_url: str | None = None, price_per_1k: tuple[float, float] | None = None,
-                 send_seed: bool = True, **_ignored: object):
-        if concurrency < 1:
-            raise WarmbenchError(f"inspect backend: concurrency must be >= 1, got {concurrency}")
-        if max_retries < 0:
-            raise WarmbenchError(f"inspect backend: max_retries must be >= 0, got {max_retries}")
+    Options = InspectOptions
+
+    def __init__(self, spec: ModelSpec, options: InspectOptions | None = None):
+        o = options or InspectOptions()
         import_inspect()
         self.spec = spec
-        self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.timeout = timeout
-        self.model_args = dict(model_args or {})
-        self.base_url = base_url
-        self.send_seed = send_seed
-        self._price = (float(price_per_1k[0]), float(price_per_1k[1])) if price_per_1k else None
+        self.concurrency = o.concurrency
+        self.max_retries = o.max_retries
+        self.timeout = o.timeout
+        self.model_args = dict(o.model_args)
+        self.base_url = o.base_url
+        self.send_seed = o.send_seed
+        self._price = (float(o.price_per_1k[0]), float(o.price_per_1k[1])) if o.price_per_1k else None
         self.stats = InspectUsage()
         self._model: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -200,7 +212,8 @@ class InspectBackend:
 
         config = GenerateConfig(temperature=params.temperature, top_p=params.top_p,
                                 max_tokens=params.max_tokens,
-                                seed=params.seed + sample_index if self.send_seed else None)
+                                seed=request_seed(req, params, sample_index) if self.send_seed
+                                else None)
         try:
             output = await model.generate(to_inspect_messages(req), config=config)
         except asyncio.CancelledError:
