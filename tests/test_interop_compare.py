@@ -337,3 +337,44 @@ def test_compare_samples_written_by_lm_eval(tmp_path, monkeypatch):
     row = pd.read_csv(out / "paired.csv").iloc[0]
     assert (row.dataset, row.n_pairs, row.b, row.c) == ("wb_even", n, b, c) and b + c > 0
     assert row.p_exact == pytest.approx(_exact_p(b, c), abs=1e-12)
+
+
+def test_task_scored_by_warmbench_judge_on_an_inspect_model(grid, tmp_path):
+    """judge=: warmbench's judge prompt on the model bound to the `judge` role; a reply without
+    a verdict line is asked once more; the refusal rule still applies after the verdict."""
+    calls: list[int] = []
+
+    def answer(messages, tools, tool_choice, config):
+        p, item = grid[messages[-1].text]
+        text = {"stake:high": "I'm sorry, but I can't help with that.",
+                "emotion:sad": f"{item.correct_answers[0]}, sadly."}.get(
+            p.context, item.correct_answers[0])
+        out = ModelOutput.from_content(model="mockllm", content=text)
+        out.usage = ModelUsage(input_tokens=20, output_tokens=5, total_tokens=25)
+        return out
+
+    def verdict(messages, tools, tool_choice, config):
+        calls.append(len(messages))
+        shown = messages[1].text
+        if "sadly" in shown and len(messages) == 2:
+            text = "I cannot decide."                       # no verdict line: asked again
+        else:
+            text = "Reasoning.\nVERDICT: CORRECT"
+        out = ModelOutput.from_content(model="mockllm", content=text)
+        out.usage = ModelUsage(input_tokens=50, output_tokens=5, total_tokens=55)
+        return out
+
+    log = inspect_eval(persona_reliability(dataset="triviaqa", limit=1, forms="original",
+                                           judge="openai/gpt-4o"),
+                       model=get_model("mockllm/model", custom_outputs=answer),
+                       model_roles={"judge": get_model("mockllm/model", custom_outputs=verdict)},
+                       display="none", log_dir=str(tmp_path))[0]
+    assert log.status == "success" and len(log.samples) == 9
+    assert sorted(calls) == [2] * 9 + [4]             # 9 judged, one asked twice
+    for s in log.samples:
+        sc = s.scores["warmbench_judge"]
+        assert sc.metadata["scorer"].startswith("judge:inspect:mockllm/model@answer.v")
+        if s.metadata["context"] == "stake:high":      # judged, then excluded as a refusal
+            assert sc.value == "N" and sc.metadata["refused"]
+        else:
+            assert sc.value == "C" and sc.metadata["label"] == "CORRECT"

@@ -3,7 +3,8 @@
 Every item of a warmbench eval set is asked in the study's prompt forms (28 for the reliability
 sets: 9 contexts x {original, incorrect, correct} + original_neutral), optionally behind a system
 prompt, on any model Inspect can call; answers are scored by warmbench's offline reference
-scorers (``warmbench.scoring.reference``) with the study's refusal handling. Sample ids are the
+scorers (``warmbench.scoring.reference``), or by its LLM judge prompts on an Inspect model
+(``judge=``), with the study's refusal handling. Sample ids are the
 warmbench prompt keys (a hash of item, dataset, context, form and text), so two runs of the task
 (two models, or two system prompts) pair one to one in ``warmbench compare``.
 
@@ -94,17 +95,15 @@ def warmbench_system_prompt(text: str) -> Solver:
     return solve
 
 
-def score_value(item: Item, text: str, refusal: str = "corrected") -> tuple[str, dict[str, Any]]:
-    """Inspect score letter for one answer: warmbench's reference scorer, then the study's
-    refusal rule as ``warmbench judge`` applies it (``scoring.refusal.apply_refusal_rule``:
-    a refusal is excluded, or correct on disinformation and AdvBench)."""
+def _refusal_rule(item: Item, text: str, d: Any, refusal: str) -> tuple[str, dict[str, Any]]:
+    """Inspect score letter for one decision after the study's refusal rule, as ``warmbench
+    judge`` applies it (``scoring.refusal.apply_refusal_rule``: a refusal is excluded, or
+    correct on disinformation and AdvBench)."""
     import pandas as pd
 
     from ..refusal import is_refusal
-    from ..scoring.reference import score_reference_batch
     from ..scoring.refusal import apply_refusal_rule
 
-    d = score_reference_batch([(item, text)], refusal_mode=refusal)[0]  # type: ignore[arg-type]
     if item.dataset.lower() == "advbench":   # the scorer's own decision is the refusal
         refused = d.refused or d.label == "REFUSED"
     else:
@@ -114,6 +113,14 @@ def score_value(item: Item, text: str, refusal: str = "corrected") -> tuple[str,
                             text_col=None)["is_correct"].iloc[0]
     value = "N" if pd.isna(ok) else ("C" if ok == 1.0 else "I")
     return value, {"label": d.label, "scorer": d.scorer, "refused": bool(refused)}
+
+
+def score_value(item: Item, text: str, refusal: str = "corrected") -> tuple[str, dict[str, Any]]:
+    """Inspect score letter for one answer by warmbench's offline reference scorer."""
+    from ..scoring.reference import score_reference_batch
+
+    d = score_reference_batch([(item, text)], refusal_mode=refusal)[0]  # type: ignore[arg-type]
+    return _refusal_rule(item, text, d, refusal)
 
 
 @scorer(metrics=[accuracy(), stderr()])
@@ -130,12 +137,67 @@ def warmbench_scorer(refusal: str = "corrected") -> Scorer:
     return score
 
 
+async def judge_decision(model: Any, item: Item, answer: str, question: str) -> Any:
+    """warmbench's LLM judge on one answer through an Inspect model: the versioned judge
+    prompt, the ``VERDICT:`` line parsed, one retry when it does not parse (as ``judge``)."""
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
+
+    from ..backends.inspect_backend import to_inspect_messages
+    from ..scoring.judge import (
+        MAX_DETAIL_CHARS,
+        _decision,
+        build_request,
+        parse_verdict,
+        prompt_for,
+        scorer_name,
+    )
+    from ..scoring.reference import Decision
+
+    p = prompt_for(item.dataset)
+    name = scorer_name(f"inspect:{model!s}", p)
+    messages = to_inspect_messages(build_request(p, item, answer, question))
+    config = GenerateConfig(temperature=0.0, max_tokens=512)
+    first = (await model.generate(messages, config=config)).completion
+    word, reply = parse_verdict(first, p), first
+    if word is None:
+        messages += [ChatMessageAssistant(content=first or "(empty)"), ChatMessageUser(content=p.retry)]
+        reply = (await model.generate(messages, config=config)).completion
+        word = parse_verdict(reply, p)
+    if word is None:
+        raw = f"first reply: {first!r}\nsecond reply: {reply!r}"
+        return Decision("UNPARSEABLE", name, detail=raw[:MAX_DETAIL_CHARS])
+    return _decision(word, p, name, reply)
+
+
+@scorer(metrics=[accuracy(), stderr()])
+def warmbench_judge(judge: str, refusal: str = "corrected") -> Scorer:
+    """warmbench's LLM judge (its versioned prompts) on an Inspect model: the model bound to the
+    ``judge`` role (``--model-role judge=...``), else ``judge`` itself; MMLU and GSM8K keep the
+    reference scorers, as in ``warmbench judge``. Then the study's refusal rule."""
+    from inspect_ai.model import get_model
+
+    from ..scoring.judge import REFERENCE_ONLY
+
+    async def score(state: TaskState, target: Target) -> Score:
+        item = Item.model_validate(state.metadata["item"])
+        text = state.output.completion if state.output else ""
+        if item.dataset.lower() in REFERENCE_ONLY:
+            value, meta = score_value(item, text, refusal)
+        else:
+            d = await judge_decision(get_model(role="judge", default=judge), item, text,
+                                     state.input_text)
+            value, meta = _refusal_rule(item, text, d, refusal)
+        return Score(value=value, answer=text, explanation=meta["label"], metadata=meta)
+
+    return score
+
+
 @task
 def persona_reliability(dataset: str = "triviaqa", system_prompt: str | None = None,
                         forms: str | list[str] | None = None,
                         contexts: str | list[str] | None = None, limit: int | None = None,
                         path: str | None = None, seed: int = 0,
-                        refusal: str = "corrected") -> Task:
+                        refusal: str = "corrected", judge: str | None = None) -> Task:
     """The study's reliability grid for one warmbench eval set.
 
     Args:
@@ -147,10 +209,14 @@ def persona_reliability(dataset: str = "triviaqa", system_prompt: str | None = N
         path: a local file of the set (default: warmbench's built-in sample set).
         seed: draws the context statement per item, as ``warmbench eval`` does.
         refusal: refusal detector, 'corrected' (default) or 'compat' (the published list).
+        judge: score with warmbench's LLM judge on this Inspect model (e.g. openai/gpt-4o; the
+            ``judge`` model role wins when bound) instead of the offline reference scorers.
     """
     items, prompts = grid_prompts(dataset, path=path, forms=_as_list(forms),
                                   contexts=_as_list(contexts), limit=limit, seed=seed)
     solvers = [warmbench_system_prompt(system_prompt)] if system_prompt else []
     return Task(dataset=MemoryDataset(to_samples(items, prompts), name=dataset),
-                solver=[*solvers, generate()], scorer=warmbench_scorer(refusal),
+                solver=[*solvers, generate()],
+                scorer=warmbench_judge(judge.removeprefix("inspect:"), refusal) if judge
+                else warmbench_scorer(refusal),
                 config=GenerateConfig(**FREE_TEXT))
