@@ -80,6 +80,10 @@ class RunStore:
         # the last transactions), and much faster than FULL.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        # Added after the first release: cached input tokens (billed at their own rate).
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(completions)")}
+        if "cached_tokens" not in cols:
+            self._db.execute("ALTER TABLE completions ADD COLUMN cached_tokens INTEGER")
         self._db.commit()
 
     # -- completions ---------------------------------------------------------------
@@ -87,14 +91,14 @@ class RunStore:
         """A stored successful completion, or None (missing or failed: to be retried)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error "
-                "FROM completions WHERE key=?", (key,)
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error, "
+                "cached_tokens FROM completions WHERE key=?", (key,)
             ).fetchone()
         if row is None or row[5] is not None:
             return None
         return Completion(text=row[0] or "", finish_reason=row[1],
                           usage=Usage(prompt_tokens=row[2] or 0, completion_tokens=row[3] or 0,
-                                      cost_usd=row[4] or 0.0))
+                                      cost_usd=row[4] or 0.0, cached_tokens=row[6] or 0))
 
     def done_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of these keys already hold a successful completion."""
@@ -115,12 +119,14 @@ class RunStore:
             prev = self._db.execute("SELECT attempts FROM completions WHERE key=?", (key,)).fetchone()
             attempts = (prev[0] + 1) if prev else 1
             self._db.execute(
-                "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO completions (key, model, kind, tag, sample_index, request, "
+                "params, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error, "
+                "attempts, created, cached_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key, model, kind, request.tag, sample_index,
                  json.dumps(request.as_dicts(), ensure_ascii=False),
                  params.model_dump_json(), completion.text if completion.ok else None,
                  completion.finish_reason, u.prompt_tokens, u.completion_tokens, u.cost_usd,
-                 completion.error, attempts, time.time()),
+                 completion.error, attempts, time.time(), u.cached_tokens),
             )
             self._db.commit()
 
