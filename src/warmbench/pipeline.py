@@ -150,6 +150,10 @@ def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str |
                  force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Run the chosen stages in order; return {stage: summary}. Raises on the first failure,
     after recording it, leaving every finished stage's outputs intact."""
+    from .budget import activate
+
+    # The budget spans the whole run directory (every base model's sub-run included).
+    activate(cfg.budget_usd, cfg.run_dir, "warmbench run CONFIG --max-usd <more>")
     if cfg.base_models:
         return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
     return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)

@@ -34,6 +34,8 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from ..budget import NOT_SENT, worst_input_tokens
+from ..budget import active as active_budget
 from ..errors import MissingExtraError, WarmbenchError
 from ..prices import Price, cached_tokens_of
 from ..records import ChatRequest, Completion, SamplingParams, Usage
@@ -281,12 +283,16 @@ class OpenAIBackend:
                     continue
                 out[i] = c
                 received += 1
-                if on_result is not None:
+                # A request the budget kept back was never sent: nothing to commit.
+                if on_result is not None and c.error != NOT_SENT:
                     on_result(i, c)
         except BaseException:
             fut.cancel()  # e.g. the store failed or Ctrl-C: stop sending requests
             raise
         fut.result()
+        budget = active_budget()
+        if budget is not None and any(c is not None and c.error == NOT_SENT for c in out):
+            raise budget.error()  # after every answer that arrived was handed over
         return [c for c in out if c is not None]
 
     async def _run_batch(self, requests: list[ChatRequest], params: SamplingParams,
@@ -294,13 +300,24 @@ class OpenAIBackend:
         self._ensure_client()
         fatal: list[str] = []
 
+        budget = active_budget()
+
         async def one(i: int, req: ChatRequest) -> None:
             assert self._sem is not None
             async with self._sem:
                 if fatal:
                     c = Completion(error=fatal[0])
-                else:
+                elif budget is None:
                     c = await self._complete(req, params, sample_index, fatal)
+                else:
+                    # Reserved as the request goes out (not when queued): the check sees every
+                    # request in flight, and finished ones settle at their real cost.
+                    worst = self.cost(worst_input_tokens(req), params.max_tokens)
+                    if not budget.try_reserve(worst):
+                        c = Completion(error=NOT_SENT)
+                    else:
+                        c = await self._complete(req, params, sample_index, fatal)
+                        budget.settle(worst, c.usage.cost_usd)
             done.put((i, c))
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))

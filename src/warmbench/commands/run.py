@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             _print_plan(cfg, start, stop, budget)
             return
+        if max_usd is not None:
+            cfg = cfg.model_copy(update={"budget_usd": max_usd})
         results = run_pipeline(cfg, start=start, stop=stop, force=force)
         console.print("[bold green]done.[/] " + ", ".join(results))
         report = Path(cfg.run_dir) / "report.html"
