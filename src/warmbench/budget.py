@@ -76,6 +76,11 @@ class Budget:
             self.reserved += worst_usd
             return True
 
+    def hold(self, worst_usd: float) -> None:
+        """Reserve for requests already sent (an earlier process's open batches)."""
+        with self._lock:
+            self.reserved += worst_usd
+
     def settle(self, worst_usd: float, actual_usd: float) -> None:
         with self._lock:
             self.reserved = max(0.0, self.reserved - worst_usd)

@@ -68,6 +68,10 @@ def get_backend(spec: str | ModelSpec, **options) -> Backend:
         from .hf import HFBackend
 
         return HFBackend(ms, **options)
+    if ms.backend == "openai" and options.pop("batch", False):
+        from .openai_batch import OpenAIBatchBackend
+
+        return OpenAIBatchBackend(ms, **options)
     if ms.backend == "openai":
         from .openai_backend import OpenAIBackend
 

@@ -94,6 +94,9 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
         self.add_route("POST", "/v1/chat/completions", self._chat_completions)
         self.add_route("GET", "/v1/models", self._list_models)
+        from .batches import FakeBatches
+
+        self.batches = FakeBatches(self)  # /v1/files and /v1/batches (the Batch API)
         # For a server run in another process (benchmarks, manual trials): what it received.
         self.add_route("GET", "/_fake/stats", lambda req: {
             "chat_requests": self.count(), "all_requests": self.count(None),

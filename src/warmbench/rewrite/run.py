@@ -217,6 +217,8 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     options: dict[str, Any] = {}
     if r.model.startswith("openai:"):
         options["concurrency"] = r.concurrency
+        if r.batch:  # the Batch API: batch ids in this store, so a restart polls, never resends
+            options.update(batch=True, store=store)
     backend = get_backend(r.model, **options)
     params = SamplingParams(temperature=r.temperature, max_tokens=r.max_tokens, seed=cfg.seed)
     results: dict[str, dict[Turn, str]] = {}
