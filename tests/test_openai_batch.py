@@ -129,3 +129,22 @@ def test_judge_stage_through_batches_killed_after_submit_then_resumed(tmp_path):
             judged = [v for v in verdicts if str(v.get("scorer", "")).startswith("judge:")]
             assert len(judged) == 6 and len({v["answer_key"] for v in judged}) == 6
             assert {v["label"] for v in judged} == {"CORRECT"}
+
+
+def test_budget_limits_what_a_batch_submits(tmp_path):
+    from warmbench.budget import BudgetReached, activate, recorded_spend
+
+    with FakeOpenAIServer() as srv, RunStore(tmp_path) as store, _backend(srv, store) as b:
+        # Worst case per request at gpt-4o-mini Batch rates: (~30 bytes in, 20 out) ≈ $8e-6.
+        activate(2.5e-5, tmp_path)
+        try:
+            with pytest.raises(BudgetReached, match="budget reached"):
+                cached_generate(store, b, _reqs(6), PARAMS, kind="judge")
+            first = srv.batches.lines_received
+            assert 0 < first < 6 and store.usage_totals()["completions"] == first
+            assert recorded_spend(tmp_path) <= 2.5e-5
+            activate(1.0, tmp_path)
+            out = cached_generate(store, b, _reqs(6), PARAMS, kind="judge")
+            assert all(c.ok for c in out) and srv.batches.lines_received == 6
+        finally:
+            activate(None, tmp_path)

@@ -124,3 +124,17 @@ def test_study_dry_run_shows_gpu_hours_per_stage_and_expanded_bases(monkeypatch)
                  "not in the local HF cache"):
         assert name in r.output, name
     assert "sk-test" not in r.output
+
+
+def test_fixed_prompt_parts_use_the_real_tokenizer_when_offline():
+    from warmbench.embedded import is_prepared
+    from warmbench.preflight import CHAR_ESTIMATE, token_counter
+
+    count, label = token_counter("openai:gpt-4o")
+    # tiktoken's encoding file is not cached here (it would be downloaded): labelled estimate.
+    assert label == CHAR_ESTIMATE and count("abcdefgh") == 2
+    if not is_prepared("smollm2-135m"):
+        pytest.skip("embedded smollm2-135m not prepared")
+    est = {e.stage: e for e in estimate(load_config(EXAMPLES / "quickstart.yaml"))}
+    assert est["rewrite"].tokens == "smollm2-135m tokenizer"
+    assert est["train"].gpu_hours > 0 and "config.json" in " ".join(est["train"].notes)

@@ -154,9 +154,12 @@ def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str |
 
     # The budget spans the whole run directory (every base model's sub-run included).
     activate(cfg.budget_usd, cfg.run_dir, "warmbench run CONFIG --max-usd <more>")
-    if cfg.base_models:
-        return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
-    return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)
+    try:
+        if cfg.base_models:
+            return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
+        return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)
+    finally:
+        activate(None, cfg.run_dir)  # a later command in this process has no budget
 
 
 def _run_multi_base(cfg: ExperimentConfig, *, start: str | None, stop: str | None, force: bool,

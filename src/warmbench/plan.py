@@ -201,15 +201,17 @@ def _est_train(cfg: ExperimentConfig, e: StageEstimate) -> None:
     e.what = (f"{personas} personas × {t.epochs:g} epochs ≈ {steps:g} optimizer steps each "
               f"({t.method}); checkpoints at {', '.join(f'{x:g}' for x in t.checkpoint_epochs)}")
     if t.method == "openai":
+        # api_model: a bare OpenAI model name, or an openai: spec (a compatible fine-tuning server).
+        model = parse_spec(t.api_model).model if t.api_model.startswith("openai:") else t.api_model
         e.input_tokens = tokens * personas
-        e.api_model = t.api_model
-        e.models = [f"openai:{t.api_model}"]
-        tp = training_price(t.api_model)
+        e.api_model = model
+        e.models = [t.api_model if t.api_model.startswith("openai:") else f"openai:{model}"]
+        tp = training_price(model)
         if tp is None:
-            e.notes.append(f"{t.api_model}: no fine-tuning training price, counted as $0")
+            e.notes.append(f"{model}: no fine-tuning training price, counted as $0")
         else:
             e.cost_usd = e.list_usd = e.batch_usd = e.worst_usd = e.input_tokens * tp[0] / 1e6
-            e.notes.append(f"{t.api_model} training: ${tp[0]:g}/1M tokens ({tp[1]})")
+            e.notes.append(f"{model} training: ${tp[0]:g}/1M tokens ({tp[1]})")
         return
     for base in _bases(cfg):
         spec = _expand(t.base_model, base)

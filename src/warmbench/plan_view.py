@@ -12,6 +12,10 @@ from .plan import StageEstimate, estimate, total_cost
 from .preflight import THROUGHPUT_NOTE, Check, check_hub_model, check_key
 
 
+def _hours(h: float) -> str:
+    return "" if not h else (f"{h:,.1f}" if h >= 0.1 else f"{h:.2g}")
+
+
 def preflight_checks(est: list[StageEstimate]) -> list[Check]:
     """Keys for API models, cache/hub reachability for open models (each model once)."""
     seen: set[str] = set()
@@ -44,7 +48,7 @@ def print_plan(cfg: ExperimentConfig, start: str | None, stop: str | None,
                   f"{e.input_tokens:,}" if e.input_tokens else "",
                   f"{e.output_tokens:,}" if e.output_tokens else "",
                   mark(e, e.list_usd, not e.batch), mark(e, e.batch_usd, e.batch),
-                  f"{e.gpu_hours:,.1f}" if e.gpu_hours else "")
+                  _hours(e.gpu_hours))
     console.print(t)
     total = total_cost(est)
     gpu = sum(e.gpu_hours for e in est)
