@@ -93,10 +93,10 @@ def _tiktoken_offline(model: str):
 
 
 def _hf_tokenizer_offline(model: str):
-    from .embedded import is_embedded, is_prepared, model_dir
+    from .embedded import EMBEDDED, is_prepared, model_dir
 
     try:
-        if is_embedded(model):
+        if model in EMBEDDED:
             if not is_prepared(model):
                 return None
             path = str(model_dir(model))
@@ -140,10 +140,10 @@ def _params_from_config(cfg: dict) -> float | None:
 
 def param_count(model: str) -> tuple[float | None, str]:
     """(parameters, how we know) for an hf/vllm model name, a local folder or an embedded model."""
-    from .embedded import is_embedded, is_prepared, model_dir
+    from .embedded import EMBEDDED, is_prepared, model_dir
 
     folder: Path | None = None
-    if is_embedded(model) and is_prepared(model):
+    if model in EMBEDDED and is_prepared(model):
         folder = model_dir(model)
     elif Path(model).is_dir():
         folder = Path(model)
@@ -189,10 +189,10 @@ def check_key(ms: ModelSpec) -> Check | None:
 
 def check_hub_model(model: str) -> Check:
     """A hub model is cached locally, or, when online, reachable (a metadata call, no download)."""
-    from .embedded import is_embedded
+    from .embedded import EMBEDDED
 
     what = f"model {model}"
-    if is_embedded(model) or Path(model).exists():
+    if model in EMBEDDED or Path(model).exists():
         return Check(what, True, "embedded / local folder")
     if hub_cached_file(model, "config.json") is not None:
         return Check(what, True, "in the local HF cache")
