@@ -74,5 +74,10 @@ def test_budget_ledger_arithmetic():
     b.settle(0.3, 0.1)                     # a request came back cheaper than its worst case
     assert b.total == pytest.approx(0.6) and b.try_reserve(0.15)
     assert b.not_sent == 1 and "rerun with a larger budget" in str(b.error())
+    # An earlier process's open batch is reserved once, however often it is seen.
+    held = Budget(1.0)
+    held.hold("batch_1", 0.4)
+    held.hold("batch_1", 0.4)
+    assert held.reserved == pytest.approx(0.4) and not held.try_reserve(0.7)
     req = ChatRequest.from_user("héllo", system="sys")
     assert worst_input_tokens(req) == len("héllo".encode()) + len("sys") + 16

@@ -62,6 +62,7 @@ class Budget:
         self.reserved = 0.0
         self.not_sent = 0
         self.resume_hint = resume_hint
+        self._held: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -76,10 +77,13 @@ class Budget:
             self.reserved += worst_usd
             return True
 
-    def hold(self, worst_usd: float) -> None:
-        """Reserve for requests already sent (an earlier process's open batches)."""
+    def hold(self, key: str, worst_usd: float) -> None:
+        """Reserve, once per ``key``, for requests already sent (an earlier process's open
+        batches): they will be billed whatever this process does."""
         with self._lock:
-            self.reserved += worst_usd
+            if key not in self._held:
+                self._held.add(key)
+                self.reserved += worst_usd
 
     def settle(self, worst_usd: float, actual_usd: float) -> None:
         with self._lock:

@@ -234,6 +234,8 @@ def _est_warmth(cfg: ExperimentConfig, e: StageEstimate) -> None:
         e.input_tokens += tin
         e.output_tokens += tout
         _gpu_into(e, spec, tin + tout, "infer")
+    if cfg.warmth.model != "auto":  # the SocioT metric model (study: gpt2), checked for the cache
+        e.models.append(f"hf:{cfg.warmth.model}")
     e.what = f"{n_ck} models (checkpoints + original) × {n_p} validation prompts, SocioT {cfg.warmth.method}"
 
 

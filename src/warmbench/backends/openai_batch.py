@@ -106,7 +106,7 @@ class OpenAIBatchBackend(OpenAIBackend):
         budget = active_budget()
         if budget is not None:  # batches of an earlier process still count until collected
             for b in open_batches:
-                budget.hold(b.get("worst_usd", 0.0))
+                budget.hold(b["id"], b.get("worst_usd", 0.0))
         first: dict[str, int] = {}
         send = [i for i, cid in enumerate(ids)
                 if cid not in results and cid not in pending and first.setdefault(cid, i) == i]
@@ -157,6 +157,9 @@ class OpenAIBatchBackend(OpenAIBackend):
         b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
                                   completion_window="24h", metadata={"source": "warmbench"})
         # Recorded the moment it exists: from here on a restart polls it instead of resending.
+        budget = active_budget()
+        if budget is not None:
+            budget.hold(b.id, 0.0)  # its requests are reserved one by one already
         self.store.put(BATCH_KIND, b.id, {"id": b.id, "input_file_id": f.id, "status": "submitted",
                                           "model": self.spec.text, "custom_ids": [c for c, _ in lines],
                                           "worst_usd": worst_usd, "created": time.time()})
