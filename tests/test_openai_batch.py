@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from warmbench.backends import get_backend
-from warmbench.backends.openai_batch import BATCH_KIND, BatchesPending, OpenAIBatchBackend
+from warmbench.backends.openai_batch import (
+    BATCH_KIND,
+    BatchesPending,
+    OpenAIBatchBackend,
+    batch_backend,
+)
 from warmbench.fakeserver import FakeOpenAIServer
 from warmbench.generation import cached_generate
 from warmbench.records import ChatRequest, SamplingParams
@@ -20,9 +24,7 @@ def _reqs(n: int) -> list[ChatRequest]:
 
 
 def _backend(srv: FakeOpenAIServer, store: RunStore, **opts) -> OpenAIBatchBackend:
-    b = get_backend(f"openai:{srv.base_url}#gpt-4o-mini", batch=True, store=store, **{**FAST, **opts})
-    assert isinstance(b, OpenAIBatchBackend)
-    return b
+    return batch_backend(f"openai:{srv.base_url}#gpt-4o-mini", store, {"openai": FAST}, **opts)
 
 
 def test_batch_round_trip_at_batch_price(tmp_path):

@@ -218,10 +218,8 @@ def _pool_base_outputs(cfg: ExperimentConfig) -> None:
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
                 progress: Progress | None) -> dict[str, Any]:
-    from .backends.base import set_backend_defaults
     from .prices import set_price_overrides
 
-    set_backend_defaults(cfg.backend_options)
     set_price_overrides(cfg.prices)
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)

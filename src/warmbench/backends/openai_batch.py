@@ -20,7 +20,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..budget import NOT_SENT, worst_input_tokens
@@ -28,9 +28,17 @@ from ..budget import active as active_budget
 from ..errors import WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams
 from ..store import RunStore, completion_key
-from .base import ResultCallback, refuse_choices
-from .openai_backend import OpenAIBackend, _EmptyContent, _Filtered, _import_openai, _Malformed
-from .spec import ModelSpec
+from .base import ResultCallback, refuse_choices, request_seed
+from .openai_backend import (
+    OpenAIBackend,
+    OpenAIOptions,
+    _EmptyContent,
+    _Filtered,
+    _import_openai,
+    _Malformed,
+)
+from .registry import parse_options
+from .spec import ModelSpec, parse_spec
 
 log = logging.getLogger("warmbench.openai.batch")
 
@@ -44,19 +52,32 @@ class BatchesPending(WarmbenchError):
     """Batches are still running after ``max_wait``: rerun later to collect them."""
 
 
+def batch_backend(spec: str | ModelSpec, store: RunStore,
+                  options: Mapping[str, Mapping[str, Any]] | None = None,
+                  **overrides: Any) -> OpenAIBatchBackend:
+    """The Batch API backend of an ``openai:`` spec, options as ``get_backend`` takes them
+    (the config's ``backend_options`` and keyword overrides, checked by ``OpenAIOptions``)."""
+    ms = parse_spec(spec) if isinstance(spec, str) else spec
+    if ms.backend != "openai":
+        raise WarmbenchError(f"batch: true needs an openai: model, not {ms.text!r}")
+    merged = {**((options or {}).get("openai") or {}), **overrides}
+    return OpenAIBatchBackend(ms, parse_options("openai", merged), store=store)
+
+
 class OpenAIBatchBackend(OpenAIBackend):
-    """See the module docstring. Built by ``get_backend(spec, batch=True, store=store)``."""
+    """See the module docstring. Built by ``batch_backend(spec, store, options)``."""
 
     preferred_chunk_size = MAX_LINES
 
-    def __init__(self, spec: ModelSpec, *, store: RunStore, poll_seconds: float = 30.0,
-                 max_wait: float | None = None, batch_lines: int = MAX_LINES, **options: Any):
-        super().__init__(spec, **options)
+    def __init__(self, spec: ModelSpec, options: OpenAIOptions | None = None, *, store: RunStore,
+                 batch_lines: int = MAX_LINES):
+        o = options or OpenAIOptions()
+        super().__init__(spec, o)
         if store is None:
             raise WarmbenchError("openai batch backend: needs the run store (batch ids live there)")
         self.store = store
-        self.poll_seconds = float(poll_seconds)
-        self.max_wait = max_wait
+        self.poll_seconds = float(o.poll_seconds)
+        self.max_wait = o.max_wait
         self.batch_lines = max(1, min(int(batch_lines), MAX_LINES))
         self._sync: Any = None
 
@@ -87,7 +108,7 @@ class OpenAIBatchBackend(OpenAIBackend):
                                 "temperature": params.temperature, "top_p": params.top_p,
                                 self.max_tokens_param: params.max_tokens}
         if self.send_seed:
-            body["seed"] = params.seed + sample_index
+            body["seed"] = request_seed(req, params, sample_index)
         if self.extra_body:
             body.update(self.extra_body)
         return body

@@ -217,9 +217,13 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     options: dict[str, Any] = {}
     if r.model.startswith("openai:"):
         options["concurrency"] = r.concurrency
-        if r.batch:  # the Batch API: batch ids in this store, so a restart polls, never resends
-            options.update(batch=True, store=store)
-    backend = get_backend(r.model, **options)
+    if r.batch and r.model.startswith("openai:"):
+        # The Batch API: batch ids in this store, so a restart polls, never resends.
+        from ..backends.openai_batch import batch_backend
+
+        backend = batch_backend(r.model, store, cfg.backend_options, **options)
+    else:
+        backend = get_backend(r.model, cfg.backend_options, **options)
     params = SamplingParams(temperature=r.temperature, max_tokens=r.max_tokens, seed=cfg.seed)
     results: dict[str, dict[Turn, str]] = {}
     stats: dict[str, dict[str, Any]] = {}

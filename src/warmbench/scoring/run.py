@@ -13,7 +13,7 @@ scorers. Either way the ``scorer`` column says who decided each row.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -117,6 +117,7 @@ def score_answers(
     concurrency: int = 8,
     constrained: bool = False,
     progress: Progress | None = None,
+    backend_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, int]:
     """Store a verdict for every answer that lacks one from its active scorer."""
     existing = load_verdicts(store, answers)
@@ -137,7 +138,8 @@ def score_answers(
     if need_judge:
         assert judge_spec is not None
         own = backend is None
-        be = backend or get_backend(judge_spec, concurrency=concurrency)
+        be = backend or get_backend(judge_spec, backend_options, **(
+            {"concurrency": concurrency} if judge_spec.startswith("openai:") else {}))
         try:
             cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
@@ -203,11 +205,14 @@ def run_judge(
     batch = None
     if backend is None and jc.batch and jc.model and parse_spec(jc.model).backend == "openai":
         # The Batch API: batch ids in this store, so a restart polls, never resends.
-        backend = batch = get_backend(jc.model, batch=True, store=store, concurrency=jc.concurrency)
+        from warmbench.backends.openai_batch import batch_backend
+
+        backend = batch = batch_backend(jc.model, store, cfg.backend_options, concurrency=jc.concurrency)
     try:
         counts = score_answers(store, answers, items, prompts, judge_spec=judge_spec, backend=backend,
                                embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
-                               concurrency=jc.concurrency, constrained=jc.constrained, progress=progress)
+                               concurrency=jc.concurrency, constrained=jc.constrained, progress=progress,
+                               backend_options=cfg.backend_options)
     finally:
         if batch is not None:
             batch.close()
