@@ -229,6 +229,7 @@ def test_cached_input_tokens_are_counted_and_priced_at_their_rate():
         c = b.generate([ChatRequest.from_user("one two three four five")], PARAMS)[0]
     pt, ct = c.usage.prompt_tokens, c.usage.completion_tokens
     assert c.usage.cached_tokens == 3 and b.stats.cached_tokens == 3
+    assert c.usage.cost_usd < (pt * 2.50 + ct * 10.0) / 1e6  # cheaper than all at list input
     assert c.usage.cost_usd == pytest.approx(((pt - 3) * 2.50 + 3 * 1.25 + ct * 10.0) / 1e6)
 
 

@@ -192,10 +192,11 @@ class RunStore:
         with self._lock:
             r = self._db.execute(
                 "SELECT COUNT(*), SUM(error IS NOT NULL), COALESCE(SUM(prompt_tokens),0), "
-                "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) FROM completions"
+                "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0), "
+                "COALESCE(SUM(cached_tokens),0) FROM completions"
             ).fetchone()
         return {"completions": r[0], "failed": r[1] or 0, "prompt_tokens": r[2],
-                "completion_tokens": r[3], "cost_usd": r[4]}
+                "completion_tokens": r[3], "cost_usd": r[4], "cached_tokens": r[5]}
 
     # -- generic records -----------------------------------------------------------
     def put(self, kind: str, key: str, data: BaseModel | dict[str, Any]) -> None:
