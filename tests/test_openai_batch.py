@@ -150,3 +150,32 @@ def test_budget_limits_what_a_batch_submits(tmp_path):
             assert all(c.ok for c in out) and srv.batches.lines_received == 6
         finally:
             activate(None, tmp_path)
+
+
+def test_rewrite_stage_submits_every_persona_before_waiting(tmp_path):
+    """batch: true on rewrite: both personas' first passes go out in one batch before any wait
+    (not one persona's batch after the other's), and every turn is rewritten once."""
+    import json
+    import re
+
+    from test_rewrite import CONVS, setup_run
+
+    from warmbench.rewrite import run_rewrite
+
+    def reply(body):
+        return re.search(r"<original_response>\n(.*)\n</original_response>",
+                         body["messages"][1]["content"], re.S).group(1)
+
+    with FakeOpenAIServer(reply=reply) as srv:
+        srv.batches.polls_to_finish = 2
+        cfg, store = setup_run(tmp_path, model=f"openai:{srv.base_url}#gpt-4o-mini", batch=True)
+        cfg = cfg.model_copy(update={"backend_options": {"openai": {"poll_seconds": 0.02}}})
+        s = run_rewrite(cfg, store)
+        turns = sum(1 for c in CONVS for m in c["messages"] if m["role"] == "assistant")
+        assert s["kept"] == len(CONVS) and srv.count() == 0
+        # One batch with both personas, created before the first poll.
+        creates = [r.number for r in srv.requests if r.method == "POST" and r.path == "/v1/batches"]
+        polls = [r.number for r in srv.requests if r.method == "GET" and r.path.startswith("/v1/batches/")]
+        assert len(creates) == 1 and creates[0] < min(polls)
+        assert srv.batches.lines_received == 2 * turns
+        assert json.loads((store.run_dir / "rewrite" / "warm_report.json").read_text())["attempts"] == turns

@@ -114,6 +114,21 @@ class OpenAIBatchBackend(OpenAIBackend):
         return body
 
     # -- generate ------------------------------------------------------------------------
+    def submit(self, requests: Sequence[ChatRequest], params: SamplingParams, *,
+               sample_index: int = 0) -> int:
+        """Submit, without waiting, every request neither stored, collected nor in an open
+        batch; return how many were submitted. A caller with several request sets (rewrite:
+        one per persona) submits them all first, so their batches run side by side."""
+        identity = self.spec.identity()
+        ids = [completion_key(identity, r, params, sample_index) for r in requests]
+        done = self.store.done_keys(ids)
+        todo = [(r, cid) for r, cid in zip(requests, ids, strict=True) if cid not in done]
+        if not todo:
+            return 0
+        sent, _ = self._send([r for r, _ in todo], [cid for _, cid in todo], params, sample_index,
+                             self._stored_results([cid for _, cid in todo]))
+        return sent
+
     def generate(self, requests: Sequence[ChatRequest], params: SamplingParams, *,
                  sample_index: int = 0, on_result: ResultCallback | None = None) -> list[Completion]:
         refuse_choices(self.spec, params)
@@ -122,6 +137,26 @@ class OpenAIBatchBackend(OpenAIBackend):
         identity = self.spec.identity()
         ids = [completion_key(identity, r, params, sample_index) for r in requests]
         results = self._stored_results(ids)
+        _, not_sent = self._send(requests, ids, params, sample_index, results)
+        failed = self._wait_and_collect(set(ids) - set(results) - not_sent, results)
+        out: list[Completion] = []
+        for i, cid in enumerate(ids):
+            if cid in not_sent:
+                c = Completion(error=NOT_SENT)
+            else:
+                c = results.get(cid) or failed.get(cid) or Completion(error="batch: no result")
+            out.append(c)
+            if on_result is not None and c.error != NOT_SENT:
+                on_result(i, c)
+        budget = active_budget()
+        if not_sent and budget is not None:
+            raise budget.error()
+        return out
+
+    def _send(self, requests: Sequence[ChatRequest], ids: Sequence[str], params: SamplingParams,
+              sample_index: int, results: dict[str, Completion]) -> tuple[int, set[str]]:
+        """Submit what is neither collected nor in an open batch, within the budget; return
+        (requests submitted, ids the budget kept back)."""
         open_batches = [b for b in self.store.iter(BATCH_KIND) if b["status"] != "collected"]
         pending = {cid for b in open_batches for cid in b["custom_ids"]}
         budget = active_budget()
@@ -144,19 +179,7 @@ class OpenAIBatchBackend(OpenAIBackend):
             chunk = send[start : start + self.batch_lines]
             self._submit([(ids[i], self._body(requests[i], params, sample_index)) for i in chunk],
                          sum(self._worst(requests[i], params) for i in chunk))
-        failed = self._wait_and_collect(set(ids) - set(results) - not_sent, results)
-        out: list[Completion] = []
-        for i, cid in enumerate(ids):
-            if cid in not_sent:
-                c = Completion(error=NOT_SENT)
-            else:
-                c = results.get(cid) or failed.get(cid) or Completion(error="batch: no result")
-            out.append(c)
-            if on_result is not None and c.error != NOT_SENT:
-                on_result(i, c)
-        if not_sent and budget is not None:
-            raise budget.error()
-        return out
+        return len(send), not_sent
 
     def _worst(self, req: ChatRequest, params: SamplingParams) -> float:
         return self.cost(worst_input_tokens(req), params.max_tokens)
