@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install quickstart test lint bench clean-venv browser readme
+.PHONY: install quickstart test test-lowest lint bench clean-venv browser readme
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,27 @@ quickstart: install
 
 test: install browser
 	$(BIN)/python -m pytest -q -x --timeout=900
+	$(MAKE) test-lowest
+
+# The training and backend tests against the lowest supported transformers
+# (constraints/lowest.txt): that transformers alone, installed into .venv-lowest and put in
+# front of the main venv with PYTHONPATH, so torch and the rest are not installed twice.
+# ~10 s to install once, ~35 s to run on 2 cores.
+LOWEST := .venv-lowest
+LOWEST_TF := $(shell sed -n 's/^transformers==//p' constraints/lowest.txt)
+LOWEST_TESTS := tests/test_train_versions.py tests/test_train_lora.py tests/test_train_schedule.py \
+	tests/test_hf_backend.py tests/test_vllm_mapping.py tests/test_vllm_processes.py \
+	tests/test_gpu_smoke.py
+
+$(LOWEST)/.installed-$(LOWEST_TF): constraints/lowest.txt
+	rm -rf $(LOWEST)
+	$(BIN)/pip install -q --no-deps --target $(LOWEST) transformers==$(LOWEST_TF)
+	touch $@
+
+test-lowest: install $(LOWEST)/.installed-$(LOWEST_TF)
+	PYTHONPATH=$(LOWEST) $(BIN)/python -c "import transformers as t; print('lowest env: transformers', t.__version__)"
+	PYTHONPATH=$(LOWEST) $(BIN)/python -m pytest -q -x -p no:cacheprovider -m "not slow" \
+	  --timeout=600 $(LOWEST_TESTS)
 
 # README.md is assembled from docs/readme/*.md (the config reference is generated).
 readme: install
@@ -47,4 +68,4 @@ bench: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LOWEST)
