@@ -267,6 +267,7 @@ class _Engine:
         self.llm: Any = None
         self.workers: list[Any] = []
         self._jobs = 0
+        _log_free_memory(kwargs.get("gpu_memory_utilization", 0.9))
         if data_parallel_size == 1:
             self.llm = self.vllm.LLM(**kwargs)
             return
@@ -343,6 +344,24 @@ class _Engine:
         torch = sys.modules.get("torch")  # loaded by vLLM; never imported just for this
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _log_free_memory(utilization: float) -> None:
+    """Free GPU memory as vLLM starts: it claims ``utilization x total`` and refuses to start
+    with less free (another process, or a model an earlier stage left on the GPU)."""
+    from ..gpu_memory import GIB, describe_free, free_memory
+
+    mem = free_memory()
+    if not mem:
+        return
+    # stderr, not logging (warmbench configures no log handler): one line, on GPU machines only
+    print(f"vllm: before the engine starts, {describe_free(mem)}", file=sys.stderr, flush=True)
+    for i, (f, t) in enumerate(mem):
+        if f < utilization * t:
+            print(f"vllm: GPU {i} has {f / GIB:.1f} GiB free, below gpu_memory_utilization="
+                  f"{utilization:.2f} x {t / GIB:.1f} GiB: vLLM may refuse to start; free the GPU "
+                  f"or lower gpu_memory_utilization to {max(0.05, f / t - 0.02):.2f}",
+                  file=sys.stderr, flush=True)
 
 
 _ENGINES: dict[str, _Engine] = {}
