@@ -16,9 +16,9 @@ is not a vLLM dependency: ``pip install ray`` and pass
 ``engine_kwargs={"distributed_executor_backend": "ray"}``.
 
 Reproducibility: each request carries its own seed (base seed + sample index), but vLLM's
-sampled tokens can still depend on which other requests share the batch unless the engine runs
-batch-invariant (``VLLM_BATCH_INVARIANT=1`` in the environment, vLLM >= 0.11); greedy decoding
-(temperature 0, the study's setting) is the robust choice for exact reruns.
+numerics, hence its tokens (greedy ones too, at near ties), can depend on which other requests
+share the batch unless the engine runs batch-invariant: ``VLLM_BATCH_INVARIANT=1`` in the
+environment (beta in vLLM; compute capability 8.0 or higher).
 
 Everything that maps our records to vLLM's and back is in pure functions (tested without vLLM).
 """
