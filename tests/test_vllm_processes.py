@@ -7,6 +7,8 @@ refuses to a daemonic process. Each answer names the process that computed it.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 
@@ -98,3 +100,30 @@ def test_engines_left_open_are_shut_down_by_the_exit_hook(process_vllm):
     assert vb.shutdown_engines() == 1  # what atexit runs if nobody called close()
     assert not any(p.is_alive() for p in workers) and not vb._ENGINES
     b.close()  # a late close after the hook is harmless
+
+
+EXIT_SCRIPT = """
+import sys
+from warmbench.backends import get_backend
+from warmbench.records import ChatRequest, SamplingParams
+
+b = get_backend("vllm:org/base", data_parallel_size=2)
+print(*[p.pid for p in b._engine.workers], flush=True)
+assert b.generate([ChatRequest.from_user("hi")], SamplingParams())[0].text.endswith("] hi")
+# no close(): the interpreter must still exit, and take the workers with it
+"""
+
+
+def test_interpreter_exits_with_engines_left_open(tmp_path):
+    """multiprocessing joins non-daemonic children at exit; the workers must be told first."""
+    (tmp_path / "vllm").mkdir()
+    (tmp_path / "vllm" / "__init__.py").write_text(textwrap.dedent(FAKE_VLLM))
+    src = str(__import__("pathlib").Path(vb.__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), src]),
+           "CUDA_VISIBLE_DEVICES": "0,1"}
+    p = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True,
+                       env=env, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for pid in map(int, p.stdout.split()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # gone (reaped by the exiting parent)

@@ -31,6 +31,7 @@ import importlib
 import json
 import logging
 import multiprocessing as mp
+import multiprocessing.util as mp_util
 import os
 import queue
 import re
@@ -493,6 +494,11 @@ def shutdown_engines() -> int:
     return len(engines)
 
 
+# At exit, multiprocessing joins every non-daemonic child before atexit handlers registered
+# earlier than its own run; the workers, waiting for jobs, would never end. Its finalizers of
+# priority >= 0 run before those joins, so the engines are shut down there; atexit covers
+# in-process engines (GPU memory) when no worker was ever started.
+mp_util.Finalize(None, shutdown_engines, exitpriority=100)
 atexit.register(shutdown_engines)
 
 
