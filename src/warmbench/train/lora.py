@@ -148,7 +148,7 @@ def installed_args(config_cls: type, kw: dict[str, Any]) -> dict[str, Any]:
             if old not in fields:
                 raise WarmbenchError(
                     f"training argument {name!r} is unknown to the installed {config_cls.__name__} "
-                    f"({_versions()}); see the supported versions in docs/readme/60-training.md")
+                    f"({_versions()}); see the supported versions in docs/training.md")
             name = old
         out[name] = value
     return out
