@@ -328,3 +328,20 @@ def test_inspect_model_as_judge(run_with_two_arms, tmp_path):
     assert scored["scorer"].str.startswith("judge:inspect:mockllm/model").all()
     assert set(scored["label"]) <= {"CORRECT", "REFUSED"}
     assert len(rows) == 16 and {(r["prompt_tokens"], r["completion_tokens"]) for r in rows} == {(100, 6)}
+
+
+def test_inspect_specs_are_priced_by_their_provider():
+    from warmbench.prices import lookup, set_price_overrides
+
+    p = lookup("inspect:anthropic/claude-sonnet-4-0")
+    assert (p.input, p.output) == (3.0, 15.0) and "genai-prices" in p.source
+    assert lookup("inspect:mockllm/model") is None          # unknown, never silently free
+    set_price_overrides({"inspect:mockllm/model": {"input": 1.0, "output": 2.0}})
+    try:
+        be = get_backend("inspect:mockllm/model", model_args={"custom_outputs": _reply()})
+        [c] = be.generate([ChatRequest.from_user("one two three")], SamplingParams())
+        be.close()
+    finally:
+        set_price_overrides(None)
+    assert c.usage.cost_usd == pytest.approx((3 * 1.0 + 3 * 2.0) / 1e6)
+    assert be.cost_summary()["price_note"] == "config prices: inspect:mockllm/model"

@@ -14,8 +14,9 @@ Inspect's messages and ``GenerateConfig`` and Inspect's ``ModelOutput`` back to 
 cached and resumable like every other backend's, and the store's usage totals count them).
 
 Cost: Inspect's own ``usage.total_cost`` when it knows the model's price (its model info, or
-``inspect_ai.model.set_model_cost``); else ``price_per_1k`` (input, output USD per 1k tokens)
-from the backend options; else 0 with ``price_known`` False in ``cost_summary()``.
+``inspect_ai.model.set_model_cost``); else warmbench's one price source (``price_per_1k`` from
+the backend options, the config's ``prices:``, genai-prices by Inspect's provider name); else 0
+with ``price_known`` False in ``cost_summary()``.
 
 Requests run on one private asyncio loop in a background thread for the backend's lifetime
 (provider clients are bound to the loop that first used them); ``on_result`` is called from
@@ -30,9 +31,12 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
+
+if TYPE_CHECKING:
+    from ..prices import Price
 
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
@@ -97,7 +101,13 @@ class InspectBackend:
         self.model_args = dict(o.model_args)
         self.base_url = o.base_url
         self.send_seed = o.send_seed
-        self._price = (float(o.price_per_1k[0]), float(o.price_per_1k[1])) if o.price_per_1k else None
+        from ..prices import PriceOverride, lookup, price_from_override
+
+        self._price: Price | None = (
+            price_from_override(PriceOverride(input=o.price_per_1k[0] * 1000,
+                                              output=o.price_per_1k[1] * 1000),
+                                "backend option price_per_1k")
+            if o.price_per_1k is not None else lookup(spec.text))
         self.stats = InspectUsage()
         self._model: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,22 +160,25 @@ class InspectBackend:
         self.close()
 
     # -- accounting --------------------------------------------------------------------
-    def cost(self, usage: Any, prompt_tokens: int, completion_tokens: int) -> float:
-        """Inspect's own cost when it has one (it prices cache reads/writes apart), else the
-        ``price_per_1k`` option on every prompt token (cached ones included)."""
+    def cost(self, usage: Any, prompt_tokens: int, completion_tokens: int,
+             cached_tokens: int = 0) -> float:
+        """Inspect's own cost when it has one (its model database prices cache reads/writes
+        apart); else warmbench's price (``price_per_1k``, the config's ``prices:``, genai-prices
+        by provider); else 0, counted in ``cost_summary`` as an unknown price."""
         total = getattr(usage, "total_cost", None)
         if total is not None:
             return float(total)
         if self._price is None:
             self.stats.price_known = False
             return 0.0
-        return (prompt_tokens * self._price[0] + completion_tokens * self._price[1]) / 1000
+        return self._price.cost(prompt_tokens, completion_tokens, cached_tokens)
 
     def cost_summary(self) -> dict[str, Any]:
         d = asdict(self.stats)
         d["model"] = self.spec.model
-        d["price_note"] = ("known price" if self.stats.price_known
-                           else "unknown price for some requests (counted as 0)")
+        d["price_note"] = (self._price.source if self._price else "Inspect's cost where known")
+        if not self.stats.price_known:
+            d["price_note"] += "; unknown price for some requests (counted as 0)"
         return d
 
     # -- generation --------------------------------------------------------------------
@@ -234,7 +247,7 @@ class InspectBackend:
             pt = int(usage.input_tokens + (usage.input_tokens_cache_read or 0)
                      + (usage.input_tokens_cache_write or 0))
             ct = int(usage.output_tokens)
-            cost = self.cost(usage, pt, ct)
+            cost = self.cost(usage, pt, ct, int(usage.input_tokens_cache_read or 0))
         # Tokens of a failed answer are billed too, so they count before the error check.
         self.stats.prompt_tokens += pt
         self.stats.completion_tokens += ct
