@@ -345,3 +345,24 @@ def test_inspect_specs_are_priced_by_their_provider():
         set_price_overrides(None)
     assert c.usage.cost_usd == pytest.approx((3 * 1.0 + 3 * 2.0) / 1e6)
     assert be.cost_summary()["price_note"] == "config prices: inspect:mockllm/model"
+
+
+def test_budget_stops_inspect_requests(tmp_path):
+    """With --max-usd active, a request whose worst case could pass the limit is not sent;
+    what was answered is handed over first, then BudgetReached."""
+    from warmbench.budget import BudgetReached, activate
+
+    calls: list[str] = []
+    be = get_backend("inspect:mockllm/model", model_args={"custom_outputs": _reply(calls)},
+                     price_per_1k=(1.0, 1.0), concurrency=1)   # $1 per 1k tokens: a few cents each
+    got = []
+    activate(0.05, tmp_path)
+    try:
+        with pytest.raises(BudgetReached):
+            be.generate([ChatRequest.from_user(f"question {i}") for i in range(20)],
+                        SamplingParams(max_tokens=20), on_result=lambda i, c: got.append(c))
+    finally:
+        activate(None, tmp_path)
+        be.close()
+    assert 0 < len(calls) < 20 and len(got) == len(calls)
+    assert sum(c.usage.cost_usd for c in got) <= 0.05

@@ -38,6 +38,8 @@ from pydantic import Field
 if TYPE_CHECKING:
     from ..prices import Price
 
+from ..budget import NOT_SENT, worst_input_tokens
+from ..budget import active as active_budget
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import scrub
@@ -204,18 +206,38 @@ class InspectBackend:
                     continue
                 out[i] = c
                 received += 1
-                if on_result is not None:
+                # A request the budget kept back was never sent: nothing to commit.
+                if on_result is not None and c.error != NOT_SENT:
                     on_result(i, c)
         except BaseException:
             fut.cancel()  # the store failed or Ctrl-C: stop sending requests
             raise
         fut.result()
+        budget = active_budget()
+        if budget is not None and any(c is not None and c.error == NOT_SENT for c in out):
+            raise budget.error()  # after every answer that arrived was handed over
         return [c for c in out if c is not None]
 
     async def _run_batch(self, model: Any, requests: list[ChatRequest], params: SamplingParams,
                          sample_index: int, done: queue.SimpleQueue) -> None:
+        # Our own bound too (Inspect's max_connections is the same number): a request reserves
+        # its worst-case cost against ``--max-usd`` only as it goes out, as the openai backend.
+        sem = asyncio.Semaphore(self.concurrency)
+        budget = active_budget()
+
         async def one(i: int, req: ChatRequest) -> None:
-            done.put((i, await self._complete(model, req, params, sample_index)))
+            async with sem:
+                if budget is None:
+                    c = await self._complete(model, req, params, sample_index)
+                else:
+                    worst = (self._price.cost(worst_input_tokens(req), params.max_tokens)
+                             if self._price else 0.0)
+                    if not budget.try_reserve(worst):
+                        c = Completion(error=NOT_SENT)
+                    else:
+                        c = await self._complete(model, req, params, sample_index)
+                        budget.settle(worst, c.usage.cost_usd)
+            done.put((i, c))
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
 
