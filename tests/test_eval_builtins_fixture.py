@@ -39,7 +39,7 @@ def snapshot(tmp: Path) -> dict:
         "eval": {"datasets": [{"name": n, "sample": True} for n in BUILTINS]},
         "arms": [{"name": "original", "model": "scripted:echo"},
                  {"name": "warm", "model": "scripted:hash"}]})
-    from warmbench.evaluate import run_eval
+    from warmbench.eval.run import run_eval
 
     with RunStore(cfg.run_dir) as store:
         run_eval(cfg, store)

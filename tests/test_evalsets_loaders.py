@@ -8,9 +8,9 @@ import pytest
 
 from warmbench.config import DatasetConfig
 from warmbench.errors import InputError, WarmbenchError
-from warmbench.evalsets import SAMPLE_SETS, load_items, read_items, sample_items, sample_path
-from warmbench.evalsets.hub import parse_hub
-from warmbench.evalsets.mask import false_statement
+from warmbench.eval.sets import SAMPLE_SETS, load_items, read_items, sample_items, sample_path
+from warmbench.eval.sets.hub import parse_hub
+from warmbench.eval.sets.mask import false_statement
 
 
 @pytest.mark.parametrize("name", SAMPLE_SETS)

@@ -75,7 +75,7 @@ STAGES: tuple[Stage, ...] = _cumulative((
           "LoRA per persona with the checkpoint schedule"),
     Stage("warmth", "warmbench.warmth.trajectory:run_trajectory", ("warmth",),
           "SocioT warmth per checkpoint, checkpoint choice"),
-    Stage("eval", "warmbench.evaluate:run_eval", ("eval", "arms", "base_models"),
+    Stage("eval", "warmbench.eval.run:run_eval", ("eval", "arms", "base_models"),
           "every arm answers every item in every prompt form"),
     Stage("judge", "warmbench.scoring.run:run_judge", ("judge",),
           "refusals, verdicts, scored table"),

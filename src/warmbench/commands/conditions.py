@@ -16,7 +16,7 @@ conditions_app = typer.Typer(help="Inspect the condition grid (28 prompt forms p
 
 def _plan(config: Path | None, dataset: str | None):
     from ..config import ExperimentConfig, load_config
-    from ..evaluate import plan_eval
+    from ..eval.run import plan_eval
 
     cfg = load_config(config) if config else ExperimentConfig()
     if dataset:

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         Writes RUN/eval/{items,prompts,answers}.parquet.
         """
         from ..config import load_config
-        from ..evaluate import run_eval
+        from ..eval.run import run_eval
         from ..progress import Progress
         from ..store import RunStore
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..errors import WarmbenchError
+from ...errors import WarmbenchError
 
 SAMPLE_SETS = ("triviaqa", "truthfulqa", "medqa", "disinfo", "mmlu", "gsm8k", "advbench")
 

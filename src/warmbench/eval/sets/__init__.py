@@ -1,7 +1,7 @@
 """Evaluation sets: one loader per set, reading local files as they are (or hub ids), into
 ``Item`` records; seeded sampling; the project's own small sample sets.
 
-Named ``evalsets`` (not ``datasets``) so it never shadows Hugging Face's ``datasets``.
+Named ``sets`` (not ``datasets``) so it never shadows Hugging Face's ``datasets``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import DatasetConfig
-from ..errors import WarmbenchError
-from ..records import Item, stable_hash
+from ...config import DatasetConfig
+from ...errors import WarmbenchError
+from ...records import Item, stable_hash
 from ._io import Row, read_csv, read_rows
 from .general import advbench_items, gsm8k_items, mmlu_items
 from .hub import hub_rows

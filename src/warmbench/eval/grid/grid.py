@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from ..config import ALL_CONTEXTS, ALL_FORMS
-from ..errors import WarmbenchError
-from ..records import Item, Prompt
+from ...config import ALL_CONTEXTS, ALL_FORMS
+from ...errors import WarmbenchError
+from ...records import Item, Prompt
 from .stimuli import Stimuli
 
 # Datasets asked in all 28 forms unless DatasetConfig.grid says otherwise.

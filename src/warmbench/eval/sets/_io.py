@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, WarmbenchError
-from ..records import stable_hash
+from ...errors import InputError, WarmbenchError
+from ...records import stable_hash
 
 Row = tuple[int, dict[str, Any]]   # (1-based line or row number, fields)
 

@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends import Backend, ModelSpec, get_backend, parse_spec
-from .conditions import STRUCTURED_DATASETS, grid_default, load_stimuli, prompts_for
-from .config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
-from .errors import WarmbenchError
-from .evalsets import SAMPLE_SETS, LoadedSet, load_items
-from .generation import CacheOnlyBackend, cached_generate
-from .layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
-from .manifest import update_manifest
-from .progress import Progress
-from .records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
-from .store import RunStore, completion_key
+from ..backends import Backend, ModelSpec, get_backend, parse_spec
+from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
+from ..errors import WarmbenchError
+from ..generation import CacheOnlyBackend, cached_generate
+from ..layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
+from ..manifest import update_manifest
+from ..progress import Progress
+from ..records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
+from ..store import RunStore, completion_key
+from .grid import STRUCTURED_DATASETS, grid_default, load_stimuli, prompts_for
+from .sets import SAMPLE_SETS, LoadedSet, load_items
 
 KIND_EVAL = "eval"   # completions kind
 BackendFactory = Callable[[ModelSpec, ArmConfig], Backend]
