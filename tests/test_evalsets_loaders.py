@@ -135,7 +135,7 @@ def test_missing_file_and_unknown_type(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(WarmbenchError, match="unsupported file type"):
         read_items("gsm8k", tmp_path / "x.txt")
-    with pytest.raises(WarmbenchError, match="give a path, a hub id, or sample"):
+    with pytest.raises(WarmbenchError, match="give a source \\(path or hub:ID\\), or sample"):
         load_items(DatasetConfig(name="gsm8k"), seed=0)
 
 

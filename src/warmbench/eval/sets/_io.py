@@ -93,8 +93,23 @@ def read_parquet(path: Path) -> Iterator[Row]:
     yield from enumerate(df.to_dict(orient="records"), 1)
 
 
+def _utf8(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
+    """Non-UTF-8 bytes -> one line naming the file and the row after the last good one."""
+    line = 0
+    try:
+        for line, row in rows:
+            yield line, row
+    except UnicodeDecodeError as e:
+        raise InputError(path, f"after line {line}" if line else "line 1", None,
+                         f"not UTF-8 text (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
+
+
 def read_rows(path: str | Path, fieldnames: list[str] | None = None) -> Iterator[Row]:
-    """Rows of a .jsonl / .json / .csv / .parquet file."""
+    """Rows of a .jsonl / .json / .csv / .parquet file (text files must be UTF-8)."""
+    return _utf8(Path(path), _read_rows(path, fieldnames))
+
+
+def _read_rows(path: str | Path, fieldnames: list[str] | None = None) -> Iterator[Row]:
     p = Path(path)
     if not p.is_file():
         raise WarmbenchError(f"data file not found: {p}")
