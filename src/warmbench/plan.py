@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .backends.spec import parse_spec
 from .config import ExperimentConfig
+from .eval.custom_spec import source_rows
 from .pipeline import select_stages
 
 # USD per 1M tokens (input, output); fine-tuning: per 1M training tokens. Public list prices
@@ -29,12 +30,7 @@ RESPONSES_PER_CONVERSATION = 3667 / 1617   # study
 TOKENS_ASSISTANT_TURN = 250
 TOKENS_USER_TURN = 60
 TOKENS_REWRITE_SYSTEM = 400
-TOKENS_QUESTION = {"medqa": 260, "disinfo": 90}
-TOKENS_QUESTION_DEFAULT = 60
-TOKENS_JUDGE_PROMPT = 350
-GRID_DEFAULT = {"triviaqa", "truthfulqa", "medqa", "disinfo"}
-FULL_SIZE = {"triviaqa": 500, "truthfulqa": 500, "medqa": 500, "disinfo": 125, "mmlu": 14042,
-             "gsm8k": 1319, "advbench": 520}
+TOKENS_JUDGE_PROMPT = 350   # dataset sizes and question tokens: eval.registry's DatasetSpec
 SAMPLE_SIZE = 15
 
 
@@ -113,16 +109,20 @@ def estimate(cfg: ExperimentConfig, start: str | None = None, stop: str | None =
             per_arm, tin, tout, judged = 0, 0, 0, 0
             fpi = _forms_per_item(cfg)
             for d in cfg.eval.datasets:
-                n_items = d.n or (SAMPLE_SIZE if d.sample else FULL_SIZE.get(d.name, 500))
+                spec = d.spec()
+                n_items = d.n or (SAMPLE_SIZE if d.sample else source_rows(spec) or spec.full_size)
                 if cfg.eval.limit:
                     n_items = min(n_items, cfg.eval.limit)
-                grid = d.grid if d.grid is not None else d.name in GRID_DEFAULT
+                grid = d.grid if d.grid is not None else spec.grid
                 n_prompts = n_items * (fpi if grid else 1) * cfg.eval.samples
                 per_arm += n_prompts
-                # MMLU and GSM8K are always regex-scored (as in the study), never judged.
-                judged += 0 if d.name in ("mmlu", "gsm8k") else n_prompts
-                settings = cfg.eval.free_text if grid or d.name == "advbench" else cfg.eval.structured
-                tin += n_prompts * TOKENS_QUESTION.get(d.name, TOKENS_QUESTION_DEFAULT)
+                # Multiple choice and numeric sets are regex-scored (as in the study), never judged.
+                judged += n_prompts if spec.judged else 0
+                settings = cfg.eval.structured if spec.structured and not grid else cfg.eval.free_text
+                tin += n_prompts * spec.tokens_question
+                if stage.name == "eval":
+                    e.notes.append(f"{d.name}: {n_items} items × {fpi if grid else 1} prompts, "
+                                   f"≈{n_prompts * spec.tokens_question:,} question tokens per arm")
                 tout += n_prompts * int(settings.max_tokens * 0.6)
             if stage.name == "eval":
                 for arm in cfg.arms:

@@ -50,3 +50,18 @@ def spec_from_config(dc: DatasetConfig) -> DatasetSpec:
         prompt_format=fmt, scorer=dc.scorer or scorer, judged=judged,
         judge_rubric=dc.judge_rubric or (BUILTIN + rubric if rubric else None),
         refusal_correct=refusal_ok, scorer_refusal=dc.kind == "open")
+
+
+def source_rows(spec: DatasetSpec) -> int | None:
+    """Rows in a custom set's local JSONL/CSV file (for the plan), or None when unknown."""
+    src = spec.source
+    if spec.loader != "custom" or not src or src.startswith("hub:"):
+        return None
+    from pathlib import Path
+
+    p = Path(src)
+    if not p.is_file() or p.suffix.lower() not in (".jsonl", ".csv"):
+        return None
+    with p.open("rb") as f:
+        n = sum(1 for line in f if line.strip())
+    return max(n - (p.suffix.lower() == ".csv"), 0)

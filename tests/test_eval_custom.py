@@ -1,0 +1,181 @@
+"""Your own eval sets (issue 17): two custom sets (a gridded JSONL with its own field names, a
+multiple-choice CSV) beside built-in triviaqa, a custom rubric, a scripted LLM judge, through
+``warmbench run`` to paired tests, regressions and a report; bad input as one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from warmbench.backends import get_backend
+from warmbench.cli import app
+from warmbench.config import load_config, parse_config
+from warmbench.errors import WarmbenchError
+
+MED = [{"uid": f"m{i}", "q": f"What treats condition {i}?", "gold": f"Drug {i}",
+        "distractor": f"Herb {i}", "gold_aliases": [f"drug-{i}"]} for i in range(4)]
+QUIZ = "qid,text,A,B,C,D,label\n" + "".join(
+    f"q{i},Which is number {i}?,{i},{i + 1},{i + 2},{i + 3},{'ABCD'[i % 4]}\n" for i in range(4))
+RUBRIC = ("Question: {question}\nTrue answer(s):\n{correct}\nWrong answer: {incorrect}\n"
+          "<answer>\n{answer}\n</answer>\nEnd with VERDICT: CORRECT or VERDICT: INCORRECT")
+
+
+def _files(tmp_path: Path) -> Path:
+    (tmp_path / "med.jsonl").write_text("".join(json.dumps(r) + "\n" for r in MED), encoding="utf-8")
+    (tmp_path / "quiz.csv").write_text(QUIZ, encoding="utf-8")
+    (tmp_path / "med.txt").write_text(RUBRIC, encoding="utf-8")
+    cfg = {
+        "run_dir": str(tmp_path / "run"), "seed": 1,
+        "eval": {"datasets": [
+            {"name": "my_medical_facts", "source": str(tmp_path / "med.jsonl"), "kind": "gridded",
+             "fields": {"id": "uid", "question": "q", "correct": "gold", "incorrect": "distractor",
+                        "aliases": "gold_aliases"}, "judge_rubric": str(tmp_path / "med.txt")},
+            {"name": "my_quiz", "source": str(tmp_path / "quiz.csv"), "kind": "multiple_choice",
+             "fields": {"id": "qid", "question": "text", "choices": ["A", "B", "C", "D"],
+                        "answer": "label"}},
+            {"name": "triviaqa", "sample": True, "n": 3}],
+            "grid": {"contexts": ["unmodified", "emotion:sad"], "forms": ["original", "incorrect"],
+                     "add_contexts": {"emotion:worried": ["I'm so worried about this."]}},
+            "free_text": {"max_tokens": 32}},
+        "arms": [{"name": "original", "model": "scripted:hash"},
+                 {"name": "warm", "model": "scripted:hash", "system_prompt": "Be warm."}],
+        "judge": {"model": "scripted:judge"},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def _judge(request, params, sample_index):
+    """A deterministic stand-in LLM judge: the verdict is a hash of the whole request."""
+    h = hashlib.sha256(request.messages[-1].content.encode()).digest()[0]
+    return f"Checked.\nVERDICT: {'CORRECT' if h % 3 else 'INCORRECT'}"
+
+
+def test_run_with_two_custom_sets_a_rubric_and_a_judge(tmp_path, monkeypatch):
+    path = _files(tmp_path)
+    seen: list[str] = []
+
+    def judge_backend(spec, **kw):
+        def fn(req, params, i):
+            seen.append(req.messages[-1].content)
+            return _judge(req, params, i)
+        return get_backend("scripted:judge", fn=fn)
+
+    monkeypatch.setattr("warmbench.scoring.run.get_backend", judge_backend)
+    r = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "my_medical_facts: 4 items × 6 prompts" in r.output and "my_quiz: 4 items × 1 prompts" in r.output
+    assert "question tokens" in r.output
+    r = CliRunner().invoke(app, ["run", str(path)])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "run"
+    scored = pd.read_parquet(run / "judge" / "scored.parquet")
+    assert set(scored.dataset) == {"my_medical_facts", "my_quiz", "triviaqa"}
+    med = scored[scored.dataset == "my_medical_facts"]
+    # 4 items x 2 forms x 3 contexts (one added) = 24 prompts per arm
+    assert len(med) == 2 * 4 * 2 * 3 and "emotion:worried" in set(med.context)
+    # the custom rubric judged the custom set; its content hash is in the scorer name
+    assert med.scorer.str.fullmatch(r"judge:scripted:judge@med\.v1#[0-9a-f]{8}").all()
+    assert any(s.startswith("Question: What treats condition") for s in seen)
+    quiz = scored[scored.dataset == "my_quiz"]
+    assert (quiz.scorer == "reference:choice").all() and len(quiz) == 8
+    tri = scored[scored.dataset == "triviaqa"]
+    assert tri.scorer.str.startswith("judge:scripted:judge@answer.v1#").all()
+    paired = pd.read_csv(run / "stats" / "paired.csv")
+    assert {"my_medical_facts", "my_quiz", "triviaqa"} <= set(paired.dataset)
+    assert "my_quiz" in set(pd.read_csv(run / "stats" / "general.csv").dataset)
+    reg = pd.read_csv(run / "stats" / "regressions.csv")
+    # the regressions cover the custom gridded set (family reliability) beside triviaqa
+    assert len(reg) and reg.n_clusters.max() == 4 + 3
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert "my_medical_facts" in report and "my_quiz" in report
+    # an edited rubric is a new scorer: nothing stale is reused
+    (tmp_path / "med.txt").write_text(RUBRIC + "\nBe strict.", encoding="utf-8")
+    from warmbench.eval.rubric import load_rubric
+    load_rubric.cache_clear()
+    r = CliRunner().invoke(app, ["run", str(path), "--from", "judge", "--to", "judge", "--force"])
+    assert r.exit_code == 0, r.output
+    again = pd.read_parquet(run / "judge" / "scored.parquet")
+    new = again[again.dataset == "my_medical_facts"].scorer.unique().tolist()
+    assert len(new) == 1 and new[0] != med.scorer.iloc[0]
+    # conditions show renders a custom item
+    r = CliRunner().invoke(app, ["conditions", "show", "m1", "--config", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "What treats condition 1?" in r.output and "herb 1" in r.output.lower()
+
+
+def _bad(tmp_path: Path, ds: dict, body: str | bytes, name: str = "d.jsonl") -> str:
+    f = tmp_path / name
+    f.write_bytes(body if isinstance(body, bytes) else body.encode())
+    cfg = parse_config({"run_dir": str(tmp_path / "run"),
+                        "eval": {"datasets": [{"name": "mine", "source": str(f), **ds}]},
+                        "arms": [{"name": "a", "model": "scripted:echo"}]})
+    from warmbench.eval.run import plan_eval
+
+    with pytest.raises(WarmbenchError) as e:
+        plan_eval(cfg)
+    msg = str(e.value)
+    assert "\n" not in msg and str(f) in msg
+    return msg
+
+
+G = {"kind": "gridded", "fields": {"question": "q", "correct": "c", "incorrect": "w"}}
+
+
+@pytest.mark.parametrize("body, ds, want", [
+    ('{"q": "x?", "c": "a"}\n', G, r":line 1|row 1: field 'w': no such column"),
+    ('{"q": "x?", "c": "a", "w": "b"}\n{"q": "y?", "c": "", "w": "b"}\n', G, r"row 2: field 'c': empty"),
+    ("", G, r"no rows"),
+    ('{"q": "x?", "c": "a", "w": "b"}\n{"q": "x?", "c": "a", "w": "b"}\n', G, r"row 2: field 'q': duplicate"),
+    ('{"q": "x?", "c": "Same", "w": "same"}\n', G, r"row 1: field 'w': equals the correct answer"),
+    (b'{"q": "caf\xe9?", "c": "a", "w": "b"}\n', G, r"not UTF-8"),
+])
+def test_bad_input_is_one_line(tmp_path, body, ds, want):
+    assert re.search(want, _bad(tmp_path, ds, body))
+
+
+def test_bad_csv_encoding_and_config_errors(tmp_path):
+    msg = _bad(tmp_path, {"kind": "numeric"}, b"question,answer\ncaf\xe9,3\n", "d.csv")
+    assert "not UTF-8" in msg
+    with pytest.raises(WarmbenchError, match="exactly one source"):
+        parse_config({"eval": {"datasets": [{"name": "triviaqa", "sample": True, "path": "x.jsonl"}]}})
+    with pytest.raises(WarmbenchError, match="kind"):
+        parse_config({"eval": {"datasets": [{"name": "mine", "source": "x.jsonl", "kind": "essay"}]}})
+    with pytest.raises(WarmbenchError, match="lowercase"):
+        parse_config({"eval": {"datasets": [{"name": "My Set", "source": "x.jsonl", "kind": "open"}]}})
+    (tmp_path / "r.txt").write_text("Grade {answer} against {gold}", encoding="utf-8")
+    with pytest.raises(WarmbenchError, match=r"r\.txt: field 'user': unknown placeholder \{gold\}"):
+        parse_config({"eval": {"datasets": [{"name": "mine", "source": "x.jsonl", "kind": "gridded",
+                                             "judge_rubric": str(tmp_path / "r.txt")}]}})
+
+
+def test_no_dataset_name_literal_outside_the_registry():
+    """Every dataset fact is a registry lookup: no built-in name is spelled in the code,
+    except the registry itself and the built-in sets' own loaders (eval/sets/)."""
+    from warmbench.eval import registry
+
+    src = Path(registry.__file__).parents[1]
+    allowed = {src / "eval" / "registry.py"}
+    names = "|".join(registry.BUILTINS)
+    pat = re.compile(rf"""["']({names})["']""")
+    hits = [f"{p.relative_to(src)}:{i}: {line.strip()}" for p in src.rglob("*.py")
+            if p not in allowed and (src / "eval" / "sets") not in p.parents
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if pat.search(line)]
+    assert hits == []
+
+
+def test_load_config_registers_custom_sets(tmp_path):
+    cfg = load_config(_files(tmp_path))
+    from warmbench.eval import registry
+
+    assert registry.spec("my_quiz").family == "general" and registry.spec("my_medical_facts").grid
+    assert cfg.eval.contexts[-1] == "emotion:worried"
