@@ -1,4 +1,4 @@
-"""Synthetic scored tables with a known persona effect (tests and the scale benchmark).
+"""Synthetic scored tables with a known persona effect (tests and benchmarks/stats_scale.py).
 
 Every item of every dataset is asked in the study's 28 forms (9 contexts x {original, incorrect,
 correct} + the neutral control) to every arm. The probability of an error is
@@ -13,17 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ..eval import registry
-from ..eval.grid.vocab import ALL_CONTEXTS
-from ..layout import SCORED_COLUMNS
+from warmbench.config import ALL_CONTEXTS
+from warmbench.layout import SCORED_COLUMNS
 
-# The study's item counts per reliability set (all 125 disinformation items).
-STUDY_ITEMS = {n: s.study_n or s.full_size for n, s in registry.BUILTINS.items()
-               if s.family == "reliability"}
-
-
-# The gridded multiple-choice set (clinical vignettes) is made a little harder.
-_VIGNETTES = next(n for n, s in registry.BUILTINS.items() if s.grid and s.scorer == "choice")
+STUDY_ITEMS = {"triviaqa": 500, "truthfulqa": 500, "medqa": 500, "disinfo": 125}
 
 
 def forms_grid() -> list[tuple[str, str]]:
@@ -48,7 +41,7 @@ def synthetic_scored(items: dict[str, int] | None = None, families: tuple[str, .
     frames = []
     for fi, fam in enumerate(families):
         for ds, n in items.items():
-            diff = rng.normal(-0.8 + 0.3 * (ds == _VIGNETTES), 1.2, n)   # per-question difficulty
+            diff = rng.normal(-0.8 + 0.3 * (ds == "medqa"), 1.2, n)   # per-question difficulty
             base = diff[:, None] + 0.2 * fi + 0.8 * belief[None, :]
             for ai, arm in enumerate(arms):
                 shift = 0.0 if ai == 0 else persona_logit + belief_logit * belief + emotion_logit * emotion
@@ -61,7 +54,7 @@ def synthetic_scored(items: dict[str, int] | None = None, families: tuple[str, .
                     "context": np.tile(ctx, n), "form": np.tile(form, n),
                     "is_correct": (~err).ravel().astype(float),
                 }))
-        for ds in registry.in_family("general", "safety") if general else ():
+        for ds in ("mmlu", "gsm8k", "advbench")[: 3 if general else 0]:
             acc = rng.uniform(0.6, 0.95)
             for arm in arms:
                 frames.append(pd.DataFrame({
