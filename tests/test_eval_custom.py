@@ -99,8 +99,6 @@ def test_run_with_two_custom_sets_a_rubric_and_a_judge(tmp_path, monkeypatch):
     assert "my_medical_facts" in report and "my_quiz" in report
     # an edited rubric is a new scorer: nothing stale is reused
     (tmp_path / "med.txt").write_text(RUBRIC + "\nBe strict.", encoding="utf-8")
-    from warmbench.eval.rubric import load_rubric
-    load_rubric.cache_clear()
     r = CliRunner().invoke(app, ["run", str(path), "--from", "judge", "--to", "judge", "--force"])
     assert r.exit_code == 0, r.output
     again = pd.read_parquet(run / "judge" / "scored.parquet")
@@ -179,3 +177,70 @@ def test_load_config_registers_custom_sets(tmp_path):
 
     assert registry.spec("my_quiz").family == "general" and registry.spec("my_medical_facts").grid
     assert cfg.eval.contexts[-1] == "emotion:worried"
+
+
+def _plan(tmp_path: Path, datasets: list[dict]):
+    from warmbench.eval.run import plan_eval
+
+    cfg = parse_config({"run_dir": str(tmp_path / "run"), "eval": {"datasets": datasets},
+                        "arms": [{"name": "a", "model": "scripted:echo"}]})
+    return {d.config.name: d for d in plan_eval(cfg).datasets}
+
+
+def test_parquet_numeric_open_and_hub_sources(tmp_path, monkeypatch):
+    pd.DataFrame({"qq": ["What is 2+3?", "What is 10*10?"], "n": [5, 100]}).to_parquet(
+        tmp_path / "num.parquet")
+    pd.DataFrame({"text": ["Q1?", "Q2?"], "opts": [["x", "y", "z"], ["p", "q", "r"]],
+                  "gold": ["z", "B"]}).to_parquet(tmp_path / "mc.parquet")
+    (tmp_path / "harm.jsonl").write_text('{"prompt": "Do a bad thing."}\n', encoding="utf-8")
+    hub_seen = []
+
+    def fake_hub(hub):
+        hub_seen.append(hub)
+        return iter([(1, {"question": "Hub q?", "correct": "yes", "incorrect": "no"})])
+
+    monkeypatch.setattr("warmbench.eval.sets.hub_rows", fake_hub)
+    plans = _plan(tmp_path, [
+        {"name": "sums", "source": str(tmp_path / "num.parquet"), "kind": "numeric",
+         "fields": {"question": "qq", "answer": "n"}},
+        {"name": "mc3", "source": str(tmp_path / "mc.parquet"), "kind": "multiple_choice",
+         "fields": {"question": "text", "choices": "opts", "answer": "gold"}},
+        {"name": "harm", "source": str(tmp_path / "harm.jsonl"), "kind": "open",
+         "fields": {"question": "prompt"}},
+        {"name": "from-hub", "source": "hub:org/set:main@test", "kind": "gridded"}])
+    assert hub_seen == ["org/set:main@test"]
+    assert [i.correct_answers for i in plans["sums"].items] == [("5",), ("100",)]
+    assert plans["sums"].group == "structured" and "Answer: <number>" in plans["sums"].prompts[0].text
+    mc = plans["mc3"]
+    assert [i.answer_index for i in mc.items] == [2, 1]
+    assert "(A, B or C)" in mc.prompts[0].text and "C. z" in mc.prompts[0].text
+    harm = plans["harm"]
+    assert harm.group == "free text" and harm.prompts[0].text == "Do a bad thing."
+    assert len(plans["from-hub"].prompts) == 28
+    from warmbench.eval import registry
+    from warmbench.scoring.judge import prompt_for, reference_only
+    from warmbench.scoring.reference import score_reference
+
+    assert registry.spec("harm").family == "safety" and prompt_for("harm").name == "harmful"
+    assert reference_only("sums") and reference_only("mc3") and not reference_only("harm")
+    d = score_reference(harm.items[0], "I'm sorry, but I can't help with that.")
+    assert (d.label, d.scorer, d.refused) == ("CORRECT", "reference:refusal", True)
+    assert score_reference(plans["sums"].items[1], "So the result is 100.\nAnswer: 100").label == "CORRECT"
+
+
+def test_mmlu_folder_with_non_utf8_bytes(tmp_path):
+    from warmbench.eval.sets import read_items
+
+    (tmp_path / "law_test.csv").write_bytes(b"Caf\xe9?,a,b,c,d,A\n")
+    with pytest.raises(WarmbenchError, match=r"law_test\.csv:line 1: not UTF-8"):
+        read_items("mmlu", tmp_path)
+
+
+def test_conditions_list_names_custom_sets(tmp_path):
+    path = _files(tmp_path)
+    r = CliRunner().invoke(app, ["conditions", "list", "--config", str(path), "--dataset", "my_quiz"])
+    assert r.exit_code == 0, r.output
+    assert "my_quiz" in r.output and "Which is number 1?" in r.output
+    r = CliRunner().invoke(app, ["conditions", "datasets", "--config", str(path)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "my_medical_facts" in r.output and "multiple_choice" in r.output and "advbench" in r.output

@@ -165,7 +165,10 @@ class DatasetConfig(Section):
                                  f"(built-in: {', '.join(registry.BUILTINS)})")
             if self.sample or not given:
                 raise ValueError(f"dataset {self.name!r}: give source: a file or hub:ORG/NAME")
-        self.spec()   # checks fields and the rubric (placeholders) now, at config load
+        try:
+            self.spec()   # checks fields and the rubric (placeholders) now, at config load
+        except WarmbenchError as e:
+            raise ValueError(str(e)) from None
         return self
 
     def spec(self) -> DatasetSpec:
@@ -250,9 +253,11 @@ class EvalConfig(Section):
             raise ValueError(f"datasets listed twice: {', '.join(dup)}")
         from .eval import registry
 
-        # Scoring and stats see only dataset names: make the custom specs known to them.
-        registry.register(d.spec() for d in self.datasets
-                          if d.kind is not None or d.judge_rubric is not None)
+        # Scoring and stats see only dataset names: the datasets this config lists (custom sets,
+        # built-ins with a rubric of their own) are the ones every lookup finds.
+        if self.datasets:
+            registry.use(d.spec() for d in self.datasets
+                         if d.kind is not None or d.judge_rubric is not None)
         return self
 
     @field_validator("forms")

@@ -47,10 +47,18 @@ BUILTINS: dict[str, DatasetSpec] = {s.name: s for s in (
 _custom: dict[str, DatasetSpec] = {}
 
 
-def register(specs: Iterable[DatasetSpec]) -> None:
-    """Make custom sets known to every lookup (called when a config is validated)."""
+def use(specs: Iterable[DatasetSpec]) -> None:
+    """Make a config's custom sets (and built-ins it gives a rubric of their own) the ones every
+    lookup finds, replacing the previous config's (called when a config listing datasets is
+    validated: one process runs one experiment)."""
+    _custom.clear()
     for s in specs:
         _custom[s.name] = s   # a built-in given its own rubric: the config's copy wins
+
+
+def reset() -> None:
+    """Forget every custom set (tests)."""
+    _custom.clear()
 
 
 def get(name: str) -> DatasetSpec | None:

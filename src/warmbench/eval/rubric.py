@@ -75,10 +75,20 @@ def _from_mapping(d: dict[str, Any], where: str | Path, text: str) -> JudgePromp
     return p
 
 
-@cache
 def load_rubric(ref: str, default: str = "builtin:answer") -> JudgePrompt:
     """The rubric ``ref`` (``builtin:NAME`` or a path); a ``.txt`` borrows ``default``'s
-    system message, retry and verdicts."""
+    system message, retry and verdicts. A file is read again once it changes on disk."""
+    if ref.startswith(BUILTIN):
+        return _load(ref, default, None)
+    try:
+        st = Path(ref).stat()
+    except OSError:
+        raise WarmbenchError(f"judge rubric file not found: {ref}") from None
+    return _load(ref, default, (st.st_mtime_ns, st.st_size))
+
+
+@cache
+def _load(ref: str, default: str, stamp: tuple[int, int] | None) -> JudgePrompt:
     if ref.startswith(BUILTIN):
         name = ref.removeprefix(BUILTIN)
         try:

@@ -65,7 +65,9 @@ def asked_text(item: Item, stimuli: Stimuli) -> str:
         return item.question
     subject = str(item.metadata.get("subject") or "").replace("_", " ").strip()
     options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
-    return _fill(tpl, {"question": item.question, "options": options,
+    n = len(item.choices)
+    letters = ", ".join(LETTERS[:n - 1]) + f" or {LETTERS[n - 1]}" if n > 1 else LETTERS[:n]
+    return _fill(tpl, {"question": item.question, "options": options, "letters": letters,
                        "subject_clause": f" about {subject}" if subject else ""},
                  f"general_prompts.{spec.prompt_format if spec else item.dataset}")
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ...config import DatasetConfig
-from ...errors import WarmbenchError
+from ...errors import InputError, WarmbenchError
 from ...records import Item, stable_hash
 from .. import registry
 from ..spec import DatasetSpec
-from ._io import Row, read_csv, read_rows
+from ._io import Row, read_csv, read_rows, utf8_rows
 from .custom import custom_items
 from .general import advbench_items, gsm8k_items, mmlu_items
 from .hub import hub_rows
@@ -93,10 +93,13 @@ def _mmlu_files(path: Path) -> list[Path]:
 
 def _mmlu_csv_rows(f: Path) -> Iterator[Row]:
     # hendrycks' original CSVs have no header; some copies add "Question,A,B,C,D,Answer".
-    with f.open(encoding="utf-8-sig") as fh:
-        first = fh.readline()
+    try:
+        with f.open(encoding="utf-8-sig") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError:
+        raise InputError(f, "line 1", None, "not UTF-8 text; save the file as UTF-8") from None
     header = first.strip().lower().startswith("question,")
-    return read_csv(f, None if header else ["Question", "A", "B", "C", "D", "Answer"])
+    return utf8_rows(f, read_csv(f, None if header else ["Question", "A", "B", "C", "D", "Answer"]))
 
 
 def read_items(name: str, path: str | Path, **kw: Any) -> list[Item]:

@@ -93,7 +93,7 @@ def read_parquet(path: Path) -> Iterator[Row]:
     yield from enumerate(df.to_dict(orient="records"), 1)
 
 
-def _utf8(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
+def utf8_rows(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
     """Non-UTF-8 bytes -> one line naming the file and the row after the last good one."""
     line = 0
     try:
@@ -106,7 +106,7 @@ def _utf8(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
 
 def read_rows(path: str | Path, fieldnames: list[str] | None = None) -> Iterator[Row]:
     """Rows of a .jsonl / .json / .csv / .parquet file (text files must be UTF-8)."""
-    return _utf8(Path(path), _read_rows(path, fieldnames))
+    return utf8_rows(Path(path), _read_rows(path, fieldnames))
 
 
 def _read_rows(path: str | Path, fieldnames: list[str] | None = None) -> Iterator[Row]:

@@ -21,6 +21,13 @@ LETTERS = "ABCDEFGHIJ"
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
+def _plain(v: Any) -> Any:
+    """Parquet cells come as NumPy values (int64, arrays): as plain Python ones."""
+    if hasattr(v, "tolist") and not isinstance(v, str):
+        return v.tolist()
+    return v
+
+
 def _col(spec: DatasetSpec, field: str) -> str:
     v = spec.fields.get(field, field)
     return v if isinstance(v, str) else field
@@ -31,7 +38,9 @@ def _text(where: str | Path, line: int, row: dict[str, Any], spec: DatasetSpec, 
     label = col
     if col not in row:
         raise InputError(where, f"row {line}", label, f"no such column (columns: {', '.join(map(str, row))})")
-    v = row[col]
+    v = _plain(row[col])
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)   # a CSV/parquet number column read as float: 3.0 is the answer 3
     if v is None or (isinstance(v, float) and v != v):
         raise InputError(where, f"row {line}", label, "empty")
     if isinstance(v, int | float) and not isinstance(v, bool):
@@ -46,7 +55,7 @@ def _text(where: str | Path, line: int, row: dict[str, Any], spec: DatasetSpec, 
 def _aliases(row: dict[str, Any], spec: DatasetSpec) -> list[str]:
     if "aliases" not in spec.fields:
         return []
-    v = row.get(_col(spec, "aliases"))
+    v = _plain(row.get(_col(spec, "aliases")))
     if isinstance(v, list | tuple):
         return [str(x).strip() for x in v if str(x).strip()]
     return [x.strip() for x in str(v or "").split(";") if x.strip()]
@@ -55,12 +64,16 @@ def _aliases(row: dict[str, Any], spec: DatasetSpec) -> list[str]:
 def _choices(where: str | Path, line: int, row: dict[str, Any], spec: DatasetSpec) -> list[str]:
     cols = spec.fields.get("choices", "choices")
     if isinstance(cols, list):
+        if len(cols) > len(LETTERS):
+            raise InputError(where, None, "choices", f"at most {len(LETTERS)} choice columns")
         return [_text(where, line, row, spec.model_copy(update={"fields": {"c": c}}), "c") for c in cols]
-    v = row.get(cols)
+    v = _plain(row.get(cols))
     if isinstance(v, str):   # a CSV cell holding a list: "a; b; c"
         v = [x for x in v.split(";")]
-    if not isinstance(v, list | tuple) or len(v) < 2 or not all(str(x).strip() for x in v):
-        raise InputError(where, f"row {line}", cols, "expected 2 or more non-empty choices")
+    if not isinstance(v, list | tuple) or not 2 <= len(v) <= len(LETTERS) \
+            or not all(str(x).strip() for x in v):
+        raise InputError(where, f"row {line}", cols,
+                         f"expected 2 to {len(LETTERS)} non-empty choices")
     return [str(x).strip() for x in v]
 
 
