@@ -244,3 +244,16 @@ def test_conditions_list_names_custom_sets(tmp_path):
     r = CliRunner().invoke(app, ["conditions", "datasets", "--config", str(path)], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "my_medical_facts" in r.output and "multiple_choice" in r.output and "advbench" in r.output
+
+
+def test_byo_example_plans(monkeypatch):
+    """examples/byo/byo.yaml (the README's own-sets example) loads and plans offline."""
+    from warmbench.eval.run import plan_eval
+
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo)
+    cfg = load_config(repo / "examples" / "byo" / "byo.yaml")
+    plan = {d.config.name: d for d in plan_eval(cfg).datasets}
+    assert [len(plan[n].items) for n in ("my_medical_facts", "my_quiz", "triviaqa")] == [4, 4, 2]
+    assert plan["my_quiz"].items[2].answer_index == 1   # answer given as the text 'Au'
+    assert {p.context for p in plan["my_medical_facts"].prompts} == {"unmodified", "emotion:worried"}

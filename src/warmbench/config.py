@@ -145,7 +145,8 @@ class DatasetConfig(Section):
     judge_rubric: str | None = Field(None, description="Rubric file (.txt user message or .yaml) "
                                                        "judging this set (default: the kind's).")
     n: int | None = Field(None, description="Items to draw with the seed (None: all).")
-    grid: bool | None = Field(None, description="Ask in all 28 forms (default: yes for the 4 reliability sets).")
+    grid: bool | None = Field(None, description="Ask in all 28 forms (default: yes for gridded sets: "
+                                                "the 4 reliability built-ins and kind: gridded).")
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
