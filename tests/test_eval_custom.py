@@ -63,7 +63,7 @@ def test_run_with_two_custom_sets_a_rubric_and_a_judge(tmp_path, monkeypatch):
     path = _files(tmp_path)
     seen: list[str] = []
 
-    def judge_backend(spec, **kw):
+    def judge_backend(spec, *args, **kw):
         def fn(req, params, i):
             seen.append(req.messages[-1].content)
             return _judge(req, params, i)
