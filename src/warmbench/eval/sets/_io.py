@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError, WarmbenchError
+from ...jsonl import read_jsonl  # the one JSON Lines reader (line numbers, BOM, non-UTF-8)
 from ...records import stable_hash
 
 Row = tuple[int, dict[str, Any]]   # (1-based line or row number, fields)
@@ -35,21 +36,6 @@ class IdClaims:
         k = self._n.get(iid, 0) + 1
         self._n[iid] = k
         return iid if k == 1 else f"{iid}-{k}"
-
-
-def read_jsonl(path: Path) -> Iterator[Row]:
-    """JSON Lines (also when named .json, as the study's files are); blank lines skipped."""
-    with path.open(encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"line {n}", None, f"not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise InputError(path, f"line {n}", None, "expected a JSON object")
-            yield n, obj
 
 
 def read_json(path: Path) -> Iterator[Row]:
