@@ -257,3 +257,17 @@ def test_byo_example_plans(monkeypatch):
     assert [len(plan[n].items) for n in ("my_medical_facts", "my_quiz", "triviaqa")] == [4, 4, 2]
     assert plan["my_quiz"].items[2].answer_index == 1   # answer given as the text 'Au'
     assert {p.context for p in plan["my_medical_facts"].prompts} == {"unmodified", "emotion:worried"}
+
+
+def test_one_more_builtin_is_one_registry_entry(tmp_path, monkeypatch):
+    """A new built-in (here: TriviaQA's sample file under another name) needs only its entry."""
+    from warmbench.eval import registry
+
+    entry = registry._builtin("extra_facts", "gridded", "reliability", loader="triviaqa",
+                              sample="triviaqa", grid=True, scorer="alias",
+                              judge_rubric="builtin:answer")
+    monkeypatch.setitem(registry.BUILTINS, "extra_facts", entry)
+    plans = _plan(tmp_path, [{"name": "extra_facts", "sample": True, "n": 2}])
+    d = plans["extra_facts"]
+    assert len(d.items) == 2 and len(d.prompts) == 56 and d.items[0].dataset == "extra_facts"
+    assert "extra_facts" in registry.in_family("reliability")
