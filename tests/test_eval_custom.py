@@ -97,10 +97,12 @@ def test_run_with_two_custom_sets_a_rubric_and_a_judge(tmp_path, monkeypatch):
     assert len(reg) and reg.n_clusters.max() == 4 + 3
     report = (run / "report.html").read_text(encoding="utf-8")
     assert "my_medical_facts" in report and "my_quiz" in report
-    # an edited rubric is a new scorer: nothing stale is reused
+    # an edited rubric is a new scorer: nothing stale is reused, and a plain `warmbench run`
+    # re-judges (the rubric's content is in the judge stage's fingerprint; eval is not re-run)
     (tmp_path / "med.txt").write_text(RUBRIC + "\nBe strict.", encoding="utf-8")
-    r = CliRunner().invoke(app, ["run", str(path), "--from", "judge", "--to", "judge", "--force"])
+    r = CliRunner().invoke(app, ["run", str(path)])
     assert r.exit_code == 0, r.output
+    assert "[eval] already done" in r.output and "[judge] already done" not in r.output
     again = pd.read_parquet(run / "judge" / "scored.parquet")
     new = again[again.dataset == "my_medical_facts"].scorer.unique().tolist()
     assert len(new) == 1 and new[0] != med.scorer.iloc[0]

@@ -65,3 +65,23 @@ def source_rows(spec: DatasetSpec) -> int | None:
     with p.open("rb") as f:
         n = sum(1 for line in f if line.strip())
     return max(n - (p.suffix.lower() == ".csv"), 0)
+
+
+def input_stamps(ev: object, *, rubrics: bool) -> dict[str, object]:
+    """What the config's YAML does not show but a stage's output depends on, for the pipeline's
+    fingerprints: a custom set's source file (size, mtime) and, with ``rubrics``, each judge
+    rubric file's content hash, so an edited file re-runs the stages that read it. Empty when
+    no set uses such files (fingerprints of other runs stay as they were)."""
+    from pathlib import Path
+
+    out: dict[str, object] = {}
+    for dc in getattr(ev, "datasets", []):
+        if dc.kind is not None and dc.source and not dc.source.startswith("hub:"):
+            try:
+                st = Path(dc.source).stat()
+                out[f"{dc.name}.source"] = [st.st_size, st.st_mtime_ns]
+            except OSError:
+                out[f"{dc.name}.source"] = None
+        if rubrics and dc.judge_rubric and not dc.judge_rubric.startswith(BUILTIN):
+            out[f"{dc.name}.rubric"] = load_rubric(dc.judge_rubric).digest
+    return out
