@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import ExperimentConfig
 from .errors import WarmbenchError
+from .gpu_memory import releasing
 from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
@@ -47,7 +48,7 @@ class Stage:
 
     def load(self) -> Callable[..., Any]:
         mod, fn = self.target.split(":")
-        return getattr(importlib.import_module(mod), fn)
+        return releasing(getattr(importlib.import_module(mod), fn), self.name)  # GPU freed after
 
 
 def _cumulative(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
