@@ -34,7 +34,7 @@ PRICE = (0.002, 0.008)  # USD per 1k tokens (input, output)
 
 def _sample_items():
     from warmbench.config import DatasetConfig
-    from warmbench.evalsets import load_items
+    from warmbench.eval.sets import load_items
 
     return load_items(DatasetConfig(name="triviaqa", sample=True), 0).items
 
@@ -136,7 +136,7 @@ def test_inspect_cost_is_used_when_inspect_knows_the_price():
 @pytest.fixture(scope="module")
 def run_with_two_arms(tmp_path_factory, tiny_llama):
     """`warmbench eval` + judge with an hf arm and an inspect:mockllm arm."""
-    from warmbench.evaluate import run_eval
+    from warmbench.eval.run import run_eval
     from warmbench.scoring.run import run_judge
 
     tmp = tmp_path_factory.mktemp("inspect_run")

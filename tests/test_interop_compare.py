@@ -378,3 +378,21 @@ def test_task_scored_by_warmbench_judge_on_an_inspect_model(grid, tmp_path):
             assert sc.value == "N" and sc.metadata["refused"]
         else:
             assert sc.value == "C" and sc.metadata["label"] == "CORRECT"
+
+
+def test_task_takes_a_warmbench_config(tmp_path):
+    """-T config=FILE: the config's eval section (sets, seed, forms) builds the same prompts as
+    `warmbench eval` would; task arguments override it."""
+    from warmbench.config import load_config
+    from warmbench.eval.run import plan_eval
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"seed": 7, "eval": {
+        "datasets": [{"name": "triviaqa", "sample": True, "n": 3}], "forms": ["original"],
+        "free_text": {"temperature": 0.3, "max_tokens": 64}}}))
+    task = persona_reliability(dataset="triviaqa", config=str(cfg))
+    want = plan_eval(load_config(cfg)).datasets[0].prompts
+    assert [s.id for s in task.dataset] == [p.key for p in want] and len(want) == 3 * 9
+    assert (task.config.temperature, task.config.max_tokens) == (0.3, 64)
+    assert len(persona_reliability(dataset="triviaqa", config=str(cfg), forms="original,correct",
+                                   limit=1).dataset) == 18

@@ -27,12 +27,7 @@ from inspect_ai.model import ChatMessageSystem, GenerateConfig
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
 
-from ..errors import WarmbenchError
 from ..records import Item, Prompt
-
-# The study's free-text sampling (warmbench's eval.free_text defaults); Inspect's own
-# --temperature / --max-tokens override them.
-FREE_TEXT = {"temperature": 0.8, "max_tokens": 300}
 
 
 def _as_list(v: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
@@ -44,30 +39,38 @@ def _as_list(v: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
     return [str(x) for x in v]
 
 
-def grid_prompts(dataset: str, *, path: str | None = None, forms: list[str] | None = None,
-                 contexts: list[str] | None = None, limit: int | None = None,
-                 seed: int = 0) -> tuple[list[Item], list[Prompt]]:
-    """The items (first ``limit``) and their grid prompts, exactly as ``warmbench eval`` builds
-    them for the same seed, forms and contexts."""
-    from ..conditions import grid_default, load_stimuli, prompts_for
-    from ..config import ALL_CONTEXTS, ALL_FORMS, DatasetConfig
-    from ..evalsets import load_items
+def plan_dataset(dataset: str, *, path: str | None = None, forms: list[str] | None = None,
+                 contexts: list[str] | None = None, limit: int | None = None, seed: int = 0,
+                 config: str | None = None) -> Any:
+    """The set's ``DatasetPlan`` (items, prompts, sampling settings) from ``warmbench eval``'s own
+    planner, so the prompts are exactly those a warmbench run asks for the same seed, forms and
+    contexts. ``config``: an experiment YAML whose ``eval`` section (own data sets, statements,
+    MedQA options, sampling) applies; the other arguments override it."""
+    from ..config import load_config, parse_config
+    from ..eval.run import plan_eval
 
-    forms = forms or list(ALL_FORMS)
-    contexts = contexts or list(ALL_CONTEXTS)
-    for f in forms:
-        if f not in ALL_FORMS:
-            raise WarmbenchError(f"persona_reliability: unknown form {f!r} (known: {', '.join(ALL_FORMS)})")
-    for c in contexts:
-        if c not in ALL_CONTEXTS:
-            raise WarmbenchError(f"persona_reliability: unknown context {c!r} "
-                                 f"(known: {', '.join(ALL_CONTEXTS)})")
-    dc = DatasetConfig(name=dataset, path=path, sample=path is None)
-    items = load_items(dc, seed).items
-    items = items[:limit] if limit else items
-    prompts = prompts_for(items, load_stimuli(None), seed=seed, grid=grid_default(dataset),
-                          contexts=contexts, forms=forms)
-    return items, prompts
+    data = load_config(config).model_dump(mode="json") if config else {"seed": seed}
+    ev = data.setdefault("eval", {})
+    listed = {d["name"]: d for d in ev.get("datasets") or []}
+    ds = listed.get(dataset) or ({"name": dataset, "path": path} if path
+                                 else {"name": dataset, "sample": True})
+    if path and dataset in listed:
+        ds = {**ds, "path": path, "source": None, "sample": False}
+    ev["datasets"] = [ds]
+    if forms:
+        ev["forms"] = forms
+    if contexts:
+        ev["contexts"] = contexts
+    if config and seed:
+        data["seed"] = seed
+    cfg = parse_config(data, config or "persona_reliability")
+    return plan_eval(cfg, limit).datasets[0]
+
+
+def grid_prompts(dataset: str, **kw: Any) -> tuple[list[Item], list[Prompt]]:
+    """The items (the first ``limit``) and their prompts; see ``plan_dataset``."""
+    d = plan_dataset(dataset, **kw)
+    return d.items, d.prompts
 
 
 def to_samples(items: list[Item], prompts: list[Prompt]) -> list[Sample]:
@@ -197,11 +200,13 @@ def persona_reliability(dataset: str = "triviaqa", system_prompt: str | None = N
                         forms: str | list[str] | None = None,
                         contexts: str | list[str] | None = None, limit: int | None = None,
                         path: str | None = None, seed: int = 0,
-                        refusal: str = "corrected", judge: str | None = None) -> Task:
+                        refusal: str = "corrected", judge: str | None = None,
+                        config: str | None = None) -> Task:
     """The study's reliability grid for one warmbench eval set.
 
     Args:
-        dataset: triviaqa, truthfulqa, medqa, disinfo (28 forms), or mmlu, gsm8k, advbench (once).
+        dataset: triviaqa, truthfulqa, medqa, disinfo (28 forms), mmlu, gsm8k, advbench (once),
+            or a set of your own defined in ``config``.
         system_prompt: persona system prompt (e.g. the study's warm prompt); none by default.
         forms: comma-separated subset of original, incorrect, correct, original_neutral.
         contexts: comma-separated subset of the 9 contexts (unmodified, emotion:anger, ...).
@@ -211,12 +216,16 @@ def persona_reliability(dataset: str = "triviaqa", system_prompt: str | None = N
         refusal: refusal detector, 'corrected' (default) or 'compat' (the published list).
         judge: score with warmbench's LLM judge on this Inspect model (e.g. openai/gpt-4o; the
             ``judge`` model role wins when bound) instead of the offline reference scorers.
+        config: a warmbench experiment YAML whose ``eval`` section applies (own data sets,
+            statements, sampling); the arguments above override it.
     """
-    items, prompts = grid_prompts(dataset, path=path, forms=_as_list(forms),
-                                  contexts=_as_list(contexts), limit=limit, seed=seed)
+    d = plan_dataset(dataset, path=path, forms=_as_list(forms), contexts=_as_list(contexts),
+                     limit=limit, seed=seed, config=config)
     solvers = [warmbench_system_prompt(system_prompt)] if system_prompt else []
-    return Task(dataset=MemoryDataset(to_samples(items, prompts), name=dataset),
+    return Task(dataset=MemoryDataset(to_samples(d.items, d.prompts), name=dataset),
                 solver=[*solvers, generate()],
                 scorer=warmbench_judge(judge.removeprefix("inspect:"), refusal) if judge
                 else warmbench_scorer(refusal),
-                config=GenerateConfig(**FREE_TEXT))
+                # warmbench's sampling for this set; Inspect's --temperature etc. override it
+                config=GenerateConfig(temperature=d.settings.temperature,
+                                      max_tokens=d.settings.max_tokens, top_p=d.settings.top_p))
