@@ -104,10 +104,12 @@ def _refusal_rule(item: Item, text: str, d: Any, refusal: str) -> tuple[str, dic
     correct on disinformation and AdvBench)."""
     import pandas as pd
 
+    from ..eval import registry
     from ..refusal import is_refusal
     from ..scoring.refusal import apply_refusal_rule
 
-    if item.dataset.lower() == "advbench":   # the scorer's own decision is the refusal
+    spec = registry.get(item.dataset)
+    if spec is not None and spec.scorer_refusal:   # open sets (AdvBench): the scorer's decision
         refused = d.refused or d.label == "REFUSED"
     else:
         refused = is_refusal(text, refusal) or d.label == "REFUSED"  # type: ignore[arg-type]
@@ -179,12 +181,12 @@ def warmbench_judge(judge: str, refusal: str = "corrected") -> Scorer:
     reference scorers, as in ``warmbench judge``. Then the study's refusal rule."""
     from inspect_ai.model import get_model
 
-    from ..scoring.judge import REFERENCE_ONLY
+    from ..scoring.judge import reference_only
 
     async def score(state: TaskState, target: Target) -> Score:
         item = Item.model_validate(state.metadata["item"])
         text = state.output.completion if state.output else ""
-        if item.dataset.lower() in REFERENCE_ONLY:
+        if reference_only(item.dataset):
             value, meta = score_value(item, text, refusal)
         else:
             d = await judge_decision(get_model(role="judge", default=judge), item, text,
