@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from warmbench.errors import InputError
-from warmbench.evalsets import read_items
+from warmbench.eval.sets import read_items
 from warmbench.scoring.extract import alias_match
 from warmbench.scoring.reference import score_alias
 
