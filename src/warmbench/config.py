@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .backends.spec import parse_spec
 from .errors import WarmbenchError
+from .safenames import check_name
 
 ALL_CONTEXTS = (
     "unmodified", "emotion:anger", "emotion:happy", "emotion:sad", "relation:close",
@@ -78,6 +79,13 @@ class RewriteConfig(Section):
 
     _spec = field_validator("model")(_check_spec)
 
+    @field_validator("personas")
+    @classmethod
+    def _persona_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            check_name("persona", name)
+        return v
+
 
 class TrainConfig(Section):
     base_model: str = Field("hf:smollm2-135m", description="hf: spec of the model to fine-tune.")
@@ -131,6 +139,8 @@ class DatasetConfig(Section):
     n: int | None = Field(None, description="Items to draw with the seed (None: all).")
     grid: bool | None = Field(None, description="Ask in all 28 forms (default: yes for the 4 reliability sets).")
 
+    _name = field_validator("name")(lambda v: check_name("data set", v))
+
 
 class EvalConfig(Section):
     datasets: list[DatasetConfig] = Field(default_factory=list, description="Eval sets to ask.")
@@ -176,6 +186,9 @@ class ArmConfig(Section):
     persona: str | None = Field(None, description="Use this persona's chosen checkpoint from training as adapter.")
 
     _spec = field_validator("model")(_check_spec)
+    # Names become file names (RUN/stats/results_<arm>.csv, RUN/train/<persona>/).
+    _name = field_validator("name")(lambda v: check_name("arm", v))
+    _persona = field_validator("persona")(lambda v: v if v is None else check_name("persona", v))
 
 
 class JudgeConfig(Section):
