@@ -27,7 +27,13 @@ from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
 from .runlock import run_lock
-from .stage_state import failure_line, failures, input_digest, unreadable_output
+from .stage_state import (
+    failure_line,
+    failures,
+    input_digest,
+    output_digest,
+    unreadable_output,
+)
 from .store import RunStore
 
 
@@ -226,13 +232,17 @@ class StageIncomplete(WarmbenchError):
 
 
 def _is_done(stage: Stage, mark: dict[str, Any] | None, fp: str, inputs: str | None,
-             cfg: ExperimentConfig, run_dir: Path) -> bool:
-    """Done = same config, same input data, zero failed rows, outputs present and readable."""
+             cfg: ExperimentConfig, store: RunStore) -> bool:
+    """Done = same config, same input data, zero failed rows, outputs present, readable and
+    unchanged since (``stage_state``)."""
+    run_dir = Path(store.run_dir)
     if stage.name == "report" or not mark or mark.get("status") != "done":
         return False
     if mark.get("fingerprint") != fp or mark.get("inputs") != inputs:
         return False
-    return unreadable_output(stage.name, cfg, run_dir) is None
+    if unreadable_output(stage.name, cfg, run_dir) is not None:
+        return False
+    return mark.get("wrote") == output_digest(stage.name, cfg, store)
 
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
@@ -264,7 +274,7 @@ def _run_one(stage: Stage, cfg: ExperimentConfig, store: RunStore, prog: Progres
     fp = stage_fingerprint(cfg, stage)
     inputs = input_digest(stage.name, cfg, store)
     mark = store.get_meta(f"stage.{stage.name}")
-    if not force and _is_done(stage, mark, fp, inputs, cfg, run_dir):
+    if not force and _is_done(stage, mark, fp, inputs, cfg, store):
         prog.log(f"[{stage.name}] already done — skipped")
         return mark.get("summary", {})
     bad = unreadable_output(stage.name, cfg, run_dir) if mark and mark.get("status") == "done" else None
@@ -298,7 +308,8 @@ def _run_one(stage: Stage, cfg: ExperimentConfig, store: RunStore, prog: Progres
     status = "incomplete" if n_failed else "done"
     store.set_meta(f"stage.{stage.name}", {"status": status, **base,
                                            "seconds": round(time.time() - t0, 1),
-                                           "summary": summary, "failed": n_failed})
+                                           "summary": summary, "failed": n_failed,
+                                           "wrote": output_digest(stage.name, cfg, store)})
     if n_failed:
         line = failure_line(stage.name, n_failed, rows)
         store.set_meta(f"stage.{stage.name}", {**store.get_meta(f"stage.{stage.name}"),

@@ -1,8 +1,9 @@
 """What decides that a pipeline stage is done, beyond its config fingerprint.
 
 A stage is done only when (1) its config sections are unchanged, (2) the data it reads is the
-data it read last time, (3) it ended with zero failed rows, and (4) its outputs exist and can
-be read. (2) is what makes a completed ``warmbench eval`` re-judge and re-test: the judge's
+data it read last time, (3) it ended with zero failed rows, (4) its outputs exist and can be
+read, and (5) what it wrote is still what it wrote (eval's answers in the store, the scored
+table). (2) is what makes a completed ``warmbench eval`` re-judge and re-test: the judge's
 input digest covers every stored answer, the stats' input digest the scored table's bytes.
 """
 
@@ -76,6 +77,18 @@ WRITES: dict[str, Callable[[ExperimentConfig], list[str]]] = {
     "judge": lambda cfg: ["judge/scored.parquet"],
     "stats": lambda cfg: ["stats/stats.json"],
 }
+
+
+# Stage name -> digest of what it produced, recorded when it finishes: if that changed since
+# (`warmbench eval` alone rewrote the answers, a scored table was replaced), it is not done.
+WROTE: dict[str, Callable[[ExperimentConfig, RunStore], str]] = {
+    "eval": _judge_reads, "judge": _stats_reads,
+}
+
+
+def output_digest(name: str, cfg: ExperimentConfig, store: RunStore) -> str | None:
+    fn = WROTE.get(name)
+    return fn(cfg, store) if fn else None
 
 
 def input_digest(name: str, cfg: ExperimentConfig, store: RunStore) -> str | None:
