@@ -273,7 +273,9 @@ def _format_error(e: ValidationError, source: str) -> str:
         bad = err.get("input")
         if err["type"] in ("extra_forbidden",):
             msg = "unknown field"
-        elif not isinstance(bad, dict | list) and "(known" not in msg and bad is not None:
+        # "(got" already in the message: it shows the value itself (masked, when secret).
+        elif not isinstance(bad, dict | list) and "(known" not in msg and "(got" not in msg \
+                and bad is not None:
             msg += f" (got {bad!r})"
         lines.append(f"{source}: {loc or '<root>'}: {msg}")
     return "\n".join(lines)
@@ -300,6 +302,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     for k, v in (overrides or {}).items():
         data[k] = v
     cfg = parse_config(data, str(path))
+    if Path(cfg.run_dir).exists() and not Path(cfg.run_dir).is_dir():
+        raise WarmbenchError(f"{path}: run_dir {cfg.run_dir} is a file, not a directory")
     # Every command that reads a config builds its backends with these defaults.
     from .backends.base import set_backend_defaults
 

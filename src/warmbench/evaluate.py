@@ -29,6 +29,9 @@ from .records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_h
 from .store import RunStore, completion_key
 
 KIND_EVAL = "eval"   # completions kind
+# Longest question accepted: the study's longest (MedQA vignettes) are ~5k characters; a 10 MB
+# one would become a store of hundreds of MB (28 forms x arms).
+MAX_QUESTION_CHARS = 100_000
 BackendFactory = Callable[[ModelSpec, ArmConfig], Backend]
 
 
@@ -72,6 +75,11 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
         loaded = load_items(dc, cfg.seed, relatives=ev.medqa_relatives,
                             conversational=ev.medqa_conversational)
         items = loaded.items[:limit] if limit else loaded.items
+        for it in items:   # one runaway field would be copied into every prompt form and arm
+            if len(it.question) > MAX_QUESTION_CHARS:
+                raise WarmbenchError(f"eval data set {dc.name!r}: item {it.id}: field 'question' "
+                                     f"has {len(it.question):,} characters (limit "
+                                     f"{MAX_QUESTION_CHARS:,})")
         grid = dc.grid if dc.grid is not None else grid_default(dc.name)
         variant = "medqa_released" if dc.name == "medqa" and ev.medqa_forms == "released" else None
         prompts = prompts_for(items, stimuli, seed=cfg.seed, grid=grid, contexts=ev.contexts,

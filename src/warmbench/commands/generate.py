@@ -26,8 +26,13 @@ def read_requests(path: Path, system: str | None = None) -> list[tuple[str, Chat
     if not path.exists():
         raise WarmbenchError(f"{path}: no such file")
     rows: list[tuple[str, ChatRequest]] = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(path, f"line {n}", None, f"not UTF-8 text (byte {e.start + 1} "
+                                 f"of the line is {raw[e.start]:#04x}); save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
