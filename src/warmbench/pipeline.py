@@ -247,9 +247,6 @@ def _is_done(stage: Stage, mark: dict[str, Any] | None, fp: str, inputs: str | N
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
                 progress: Progress | None) -> dict[str, Any]:
-    from .backends.base import set_backend_defaults
-
-    set_backend_defaults(cfg.backend_options)
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)
     try:

@@ -83,7 +83,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-score a run's stored answers without regenerating them; write RUN/judge/scored.parquet,
         RUN/judge/refusals.csv and print refusal rates per arm and dataset."""
-        from ..backends.base import set_backend_defaults
         from ..progress import Progress
         from ..runlock import run_lock
         from ..scoring.run import run_judge
@@ -95,8 +94,6 @@ def register(app: typer.Typer) -> None:
         cfg = _config(run_dir, config, overrides)
         if reference:
             cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})
-        # The run's own backend options (retries, timeouts), as `warmbench run` uses them.
-        set_backend_defaults(cfg.backend_options)
         with run_lock(run_dir), RunStore(run_dir) as store, \
                 Progress(enabled=False if quiet else None) as progress:
             summary = run_judge(cfg, store, progress)
