@@ -230,3 +230,20 @@ def test_no_arms_creates_nothing(tmp_path):
     with pytest.raises(WarmbenchError, match="no arms configured"):
         run_pipeline(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_missing_hub_model_offline_fails_without_hub_retries(monkeypatch):
+    """Offline, an uncached Hub id is an error at once (the hub client used to retry ~50 s)."""
+    pytest.importorskip("transformers")
+    import time
+
+    import warmbench.backends.hf as hf
+    from warmbench.backends import get_backend
+    from warmbench.records import ChatRequest, SamplingParams
+
+    monkeypatch.setattr(hf, "hub_reachable", lambda timeout=2.0: False)
+    b = get_backend("hf:nonexistent-org/no-such-model-23")
+    t0 = time.monotonic()
+    with pytest.raises(WarmbenchError, match="not in the local HF cache, and the Hub is unreachable"):
+        b.generate([ChatRequest.from_user("hi")], SamplingParams(max_tokens=2))
+    assert time.monotonic() - t0 < 20
