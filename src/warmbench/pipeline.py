@@ -6,6 +6,11 @@ Stages never import each other; this module only calls their entry points in ord
 shared store and one progress view. Every stage is idempotent (it skips finished work), so a
 killed run restarted simply runs again: finished stages return at once, the interrupted one
 resumes from what its store already holds.
+
+A stage is "done" only with an unchanged config, unchanged input data, zero failed rows and
+readable, unchanged outputs (``stage_state``); one with failed rows stops the run with a
+one-line ``StageIncomplete`` and is retried, row for row, by the next run. One process per run
+directory (``runlock``).
 """
 
 from __future__ import annotations
