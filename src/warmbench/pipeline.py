@@ -28,6 +28,7 @@ from typing import Any
 from .atomic import write_csv, write_parquet
 from .config import ExperimentConfig
 from .errors import WarmbenchError
+from .gpu_memory import releasing
 from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
@@ -61,7 +62,7 @@ class Stage:
 
     def load(self) -> Callable[..., Any]:
         mod, fn = self.target.split(":")
-        return getattr(importlib.import_module(mod), fn)
+        return releasing(getattr(importlib.import_module(mod), fn), self.name)  # GPU freed after
 
 
 def _cumulative(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
@@ -167,15 +168,23 @@ def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str |
 
     One process per run directory: a second one gets ``RunDirLocked`` at once. A stage with
     failed rows raises ``StageIncomplete`` (one line naming them) and is not marked done."""
+    from .budget import activate
+
     if not cfg.arms:
         # Before anything is created: every stage chain ends in eval/judge/stats over arms.
         raise WarmbenchError("no arms configured: add e.g. arms: [{name: original, "
                              "model: hf:smollm2-135m}]")
     stages = select_stages(cfg, start, stop)
     with run_lock(cfg.run_dir):
-        if cfg.base_models:
-            return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
-        return _run_stages(cfg, stages, force=force, progress=progress)
+        # The budget spans the whole run directory (every base model's sub-run included).
+        activate(cfg.budget_usd, cfg.run_dir, "warmbench run CONFIG --max-usd <more>")
+        try:
+            if cfg.base_models:
+                return _run_multi_base(cfg, start=start, stop=stop, force=force,
+                                       progress=progress)
+            return _run_stages(cfg, stages, force=force, progress=progress)
+        finally:
+            activate(None, cfg.run_dir)  # a later command in this process has no budget
 
 
 def _run_multi_base(cfg: ExperimentConfig, *, start: str | None, stop: str | None, force: bool,
@@ -252,6 +261,9 @@ def _is_done(stage: Stage, mark: dict[str, Any] | None, fp: str, inputs: str | N
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
                 progress: Progress | None) -> dict[str, Any]:
+    from .prices import set_price_overrides
+
+    set_price_overrides(cfg.prices)
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)
     try:

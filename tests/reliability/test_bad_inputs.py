@@ -103,7 +103,7 @@ def test_generate_input_not_utf8(tmp_path):
 
     p = tmp_path / "in.jsonl"
     p.write_bytes(b'{"prompt": "hello"}\n{"prompt": "caf\xe9"}\n')
-    with pytest.raises(InputError, match=r"in\.jsonl:line 2: not UTF-8 text \(byte 16 .* 0xe9\)"):
+    with pytest.raises(InputError, match=r"in\.jsonl:line 2: not UTF-8 text \(byte 0xe9 at column 16\)"):
         read_requests(p, None)
 
 

@@ -35,11 +35,12 @@ from ..backends import get_backend, parse_spec
 from ..backends.spec import ModelSpec
 from ..errors import InputError, WarmbenchError
 from ..generation import CacheOnlyBackend, cached_generate
+from ..jsonl import read_jsonl
 from ..layout import META_SELECTED, run_path
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
 from ..store import RunStore, completion_key
-from .metric_model import MetricModel, load_metric_model, resolve_metric_model
+from .metric_model import MetricModel, default_device, load_metric_model, resolve_metric_model
 from .selection import select_checkpoint
 from .sociot import DEFAULT_REPEATS, prepare, score_texts
 from .summary import summarise
@@ -57,18 +58,11 @@ def load_validation(path: Path, n: int | None, seed: int) -> list[dict[str, str]
     if not path.exists():
         raise WarmbenchError(f"no validation prompts at {path}; run `warmbench curate` first")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"line {i}", None, f"not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise InputError(path, f"line {i}", "prompt", "missing or empty")
-            rows.append({"id": str(row.get("id", i)), "prompt": row["prompt"],
-                         "query_type": str(row.get("query_type", ""))})
+    for i, row in read_jsonl(path):
+        if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise InputError(path, f"line {i}", "prompt", "missing or empty")
+        rows.append({"id": str(row.get("id", i)), "prompt": row["prompt"],
+                     "query_type": str(row.get("query_type", ""))})
     if not rows:
         raise WarmbenchError(f"{path}: no validation prompts")
     if n is not None and n < len(rows):
@@ -112,19 +106,26 @@ def load_checkpoints(run_dir: Path, personas: list[str] | None, base_spec: str) 
     return out
 
 
-def score_key(metric: MetricModel, method: str, text: str, repeats: int, seed: int) -> str:
+def score_key(metric: MetricModel, method: str, text: str, repeats: int, seed: int,
+              device: str = "cpu") -> str:
+    """Store key of one text's score. A GPU's float arithmetic differs from the CPU's (exact
+    agrees to ~1e-4; compat's dropout draws differ entirely), so scores made on a GPU are kept
+    apart; CPU keys carry no device, so stores scored before the device joined the key still
+    answer on CPU."""
     extra = [repeats, seed] if method == "compat" else []
-    return stable_hash([metric.label, metric.path, method, *extra, prepare(text)], n=32)
+    where = [] if device == "cpu" else [device.split(":")[0]]
+    return stable_hash([metric.label, metric.path, method, *extra, *where, prepare(text)], n=32)
 
 
 def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method: str, *,
                   repeats: int = DEFAULT_REPEATS, seed: int = 0, progress=None) -> pd.DataFrame:
     """score, se, n_tokens per text; only texts never scored with this model/method run."""
-    keys = [score_key(metric, method, t, repeats, seed) for t in texts]
+    device = default_device()  # where load_metric_model below would put the model
+    keys = [score_key(metric, method, t, repeats, seed, device) for t in texts]
     have = {k: store.get(KIND_SCORE, k) for k in dict.fromkeys(keys)}
     todo = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if have[k] is None))
     if todo:
-        lm = load_metric_model(metric)
+        lm = load_metric_model(metric, device)
         bar = progress.task(f"warmth scores · {metric.label}", total=len(todo)) if progress else None
         # Chunks are committed as they finish, so an interrupted scoring run resumes.
         chunk = SCORE_CHUNK.get(method, 16)
@@ -138,8 +139,8 @@ def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method
             for i, t in enumerate(part):
                 rec = {"score": _num(s.score[i]), "se": _num(s.se[i]),
                        "n_tokens": int(s.n_tokens[i]), "metric_model": metric.label,
-                       "method": method}
-                k = score_key(metric, method, t, repeats, seed)
+                       "method": method, "device": device}
+                k = score_key(metric, method, t, repeats, seed, device)
                 have[k] = rec
                 batch.append((k, rec))
             store.put_many(KIND_SCORE, batch)
