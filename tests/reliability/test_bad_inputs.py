@@ -206,7 +206,7 @@ def test_ctrl_c_prints_its_line(tmp_path, monkeypatch, capsys):
 
 
 def test_mmlu_bad_letter_names_the_value(tmp_path):
-    from warmbench.evalsets.general import mmlu_items
+    from warmbench.eval.sets.general import mmlu_items
 
     rows = [(2, {"Question": "2+2?", "A": "3", "B": "4", "C": "5", "D": "6", "Answer": "E"})]
     with pytest.raises(InputError, match=r"got 'E'"):
@@ -214,7 +214,7 @@ def test_mmlu_bad_letter_names_the_value(tmp_path):
 
 
 def test_huge_question_is_refused(tmp_path):
-    from warmbench.evaluate import MAX_QUESTION_CHARS, plan_eval
+    from warmbench.eval.run import MAX_QUESTION_CHARS, plan_eval
 
     p = tmp_path / "tq.jsonl"
     p.write_text(json.dumps({"content_key": "Q" * (MAX_QUESTION_CHARS + 1), "correct_answer": "a",

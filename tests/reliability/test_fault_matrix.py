@@ -11,7 +11,7 @@ import pytest
 from rel_common import answered_twice, judge_or_echo, scored, status, study
 
 from warmbench.config import parse_config
-from warmbench.evaluate import plan_eval
+from warmbench.eval.run import plan_eval
 from warmbench.fakeserver import FakeOpenAIServer, Fault, FaultPlan
 from warmbench.pipeline import StageIncomplete, run_pipeline
 from warmbench.store import RunStore

@@ -23,6 +23,7 @@ from warmbench.backends import get_backend, parse_spec
 from warmbench.backends.base import Backend
 from warmbench.config import ExperimentConfig
 from warmbench.errors import WarmbenchError
+from warmbench.eval import registry
 from warmbench.layout import (
     KIND_ANSWER,
     KIND_ITEM,
@@ -36,7 +37,7 @@ from warmbench.progress import Progress
 from warmbench.records import Answer, Item, Prompt, Verdict, stable_hash
 from warmbench.store import RunStore
 
-from .judge import REFERENCE_ONLY, judge_answers, prompt_for, scorer_name
+from .judge import judge_answers, prompt_for, reference_only, scorer_name
 from .reference import Decision, Embedder, score_reference_batch
 from .refusal import apply_refusal_rule, is_refusal, refusal_rates
 
@@ -63,7 +64,7 @@ def load_run(store: RunStore) -> tuple[list[Answer], dict[str, Item], dict[str, 
 
 def _active_scorer(answer: Answer, judge_spec: str | None, constrained: bool = False) -> str:
     """Scorer name deciding this answer (reference names are resolved after scoring)."""
-    if judge_spec is None or answer.dataset.lower() in REFERENCE_ONLY:
+    if judge_spec is None or reference_only(answer.dataset):
         return "reference"
     return scorer_name(judge_spec, prompt_for(answer.dataset), constrained)
 
@@ -175,13 +176,14 @@ def scored_frame(
     for a in answers:
         v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec, constrained))
         p = prompts.get(a.prompt_key)
-        ds = a.dataset.lower()
-        # On AdvBench the scorer's own decision (judge or reference) is the refusal. On
-        # disinformation the judge's decision on the whole answer stands too (an answer that
-        # opens with a refusal phrase and then complies is not a refusal), except under the
-        # study's own rule (compat), where the phrase detector decides.
-        if v is not None and (ds == "advbench" or (
-                ds == "disinfo" and refusal_mode != "compat" and v.scorer.startswith("judge:"))):
+        spec = registry.get(a.dataset)
+        # On open sets (AdvBench) the scorer's own decision (judge or reference) is the refusal.
+        # Where a refusal counts as correct (disinformation), the judge's decision on the whole
+        # answer stands too (an answer that opens with a refusal phrase and then complies is not
+        # a refusal), except under the study's own rule (compat): there the phrase detector decides.
+        judge_decides = (v is not None and v.scorer.startswith("judge:")
+                         and refusal_mode != "compat" and spec is not None and spec.refusal_correct)
+        if spec is not None and v is not None and (spec.scorer_refusal or judge_decides):
             refused = v.refused or v.label == "REFUSED"
         else:
             refused = is_refusal(a.text, refusal_mode) or (v is not None and v.label == "REFUSED")  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 from .general import wilson  # noqa: E402
 from .paired import make_pairs  # noqa: E402
-from .regressions import RELIABILITY, prompt_group  # noqa: E402
+from .regressions import prompt_group, reliability_sets  # noqa: E402
 
 # Stable SVG output (no timestamps, fixed ids) so re-runs give identical files.
 plt.rcParams["svg.hashsalt"] = "warmbench"
@@ -62,7 +62,7 @@ def _words(label: object) -> str:
 
 
 def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
-    d = df[df["dataset"].isin(RELIABILITY)].dropna(subset=["is_correct"])
+    d = df[df["dataset"].isin(reliability_sets())].dropna(subset=["is_correct"])
     if d.empty:
         return []
     d = d.assign(pg=d["form"].astype(str).map(prompt_group))
@@ -86,7 +86,7 @@ def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
 def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path) -> list[Path]:
     rows = []
     for arm in arms:
-        p = make_pairs(df[df["dataset"].isin(RELIABILITY)], baseline, arm)
+        p = make_pairs(df[df["dataset"].isin(reliability_sets())], baseline, arm)
         if p.empty:
             continue
         p = p.assign(pg=p["form"].astype(str).map(prompt_group),

@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_parquet
-from .backends import Backend, ModelSpec, get_backend, parse_spec
-from .conditions import STRUCTURED_DATASETS, grid_default, load_stimuli, prompts_for
-from .config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
-from .errors import WarmbenchError
-from .evalsets import SAMPLE_SETS, LoadedSet, load_items
-from .generation import CacheOnlyBackend, cached_generate
-from .layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
-from .manifest import update_manifest
-from .progress import Progress
-from .records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
-from .store import RunStore, completion_key
+from ..atomic import write_parquet
+from ..backends import Backend, ModelSpec, get_backend, parse_spec
+from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
+from ..errors import WarmbenchError
+from ..generation import CacheOnlyBackend, cached_generate
+from ..layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
+from ..manifest import update_manifest
+from ..progress import Progress
+from ..records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
+from ..store import RunStore, completion_key
+from .grid import grid_default, load_stimuli, prompts_for
+from .grid.custom import with_added_contexts
+from .sets import SAMPLE_SETS, LoadedSet, load_items
 
 KIND_EVAL = "eval"   # completions kind
 # Longest question accepted: the study's longest (MedQA vignettes) are ~5k characters; a 10 MB
@@ -64,7 +65,7 @@ def default_datasets() -> list[DatasetConfig]:
 def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
     """Load, sample and grid every configured set (no model calls)."""
     ev = cfg.eval
-    stimuli = load_stimuli(ev.statements)
+    stimuli = with_added_contexts(load_stimuli(ev.statements), ev.grid.add_contexts)
     plan = EvalPlan(stimuli_source=stimuli.source)
     seen: set[str] = set()
     limit = limit if limit is not None else ev.limit
@@ -80,14 +81,17 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
                 raise WarmbenchError(f"eval data set {dc.name!r}: item {it.id}: field 'question' "
                                      f"has {len(it.question):,} characters (limit "
                                      f"{MAX_QUESTION_CHARS:,})")
+        spec = dc.spec()
         grid = dc.grid if dc.grid is not None else grid_default(dc.name)
-        variant = "medqa_released" if dc.name == "medqa" and ev.medqa_forms == "released" else None
+        # The MedQA prompt-form variant matching the study's released rows.
+        variant = f"{dc.name}_released" if f"{dc.name}_released" in stimuli.dataset_prompt_forms \
+            and ev.medqa_forms == "released" else None
         prompts = prompts_for(items, stimuli, seed=cfg.seed, grid=grid, contexts=ev.contexts,
                               forms=ev.forms, draw=ev.statement_draw, variant=variant)
         if not prompts:
             raise WarmbenchError(f"eval: no prompts for {dc.name!r} with contexts {ev.contexts} "
                                  f"and forms {ev.forms}")
-        structured = dc.name in STRUCTURED_DATASETS and not grid
+        structured = spec.structured and not grid
         plan.datasets.append(DatasetPlan(
             dc, loaded, items, prompts, grid, ev.structured if structured else ev.free_text,
             "structured" if structured else "free text"))
