@@ -211,8 +211,6 @@ class GridConfig(Section):
                 raise ValueError(f"context {name!r}: give a non-empty list of statements")
         return v
 
-    _name = field_validator("name")(lambda v: check_name("data set", v))
-
 
 class EvalConfig(Section):
     datasets: list[DatasetConfig] = Field(default_factory=list, description="Eval sets to ask.")
