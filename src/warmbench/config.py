@@ -286,6 +286,9 @@ class ArmConfig(Section):
     model: str = Field(description="Backend spec, optionally with +ADAPTER.")
     system_prompt: str | None = Field(None, description="System prompt (the system-prompt persona arm).")
     persona: str | None = Field(None, description="Use this persona's chosen checkpoint from training as adapter.")
+    family: str | None = Field(None, description="Pairing group: stats compare arms of one family on identical "
+                               "prompts (default: the model spec without adapter). Give two arms of different "
+                               "models one family to pair them, e.g. an inspect: API model and a local hf: one.")
 
     _spec = field_validator("model")(_check_spec)
     # Names become file names (RUN/stats/results_<arm>.csv, RUN/train/<persona>/).

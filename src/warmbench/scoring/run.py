@@ -141,7 +141,7 @@ def score_answers(
         assert judge_spec is not None
         own = backend is None
         be = backend or get_backend(judge_spec, backend_options, **(
-            {"concurrency": concurrency} if judge_spec.startswith("openai:") else {}))
+            {"concurrency": concurrency} if judge_spec.startswith(("openai:", "inspect:")) else {}))
         try:
             cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
@@ -170,8 +170,10 @@ def scored_frame(
     refusal_mode: str = "corrected",
     exclusion: str = "pairwise",
     constrained: bool = False,
+    families: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The scored table (``SCORED_COLUMNS``) with the refusal rule applied."""
+    """The scored table (``SCORED_COLUMNS``) with the refusal rule applied. ``families``: arm ->
+    model family where the config sets one (``arms[*].family``), else the arm's base model."""
     rows: list[dict[str, Any]] = []
     for a in answers:
         v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec, constrained))
@@ -188,7 +190,8 @@ def scored_frame(
         else:
             refused = is_refusal(a.text, refusal_mode) or (v is not None and v.label == "REFUSED")  # type: ignore[arg-type]
         rows.append({
-            "model_family": model_family(a.model), "arm": a.arm, "model": a.model,
+            "model_family": (families or {}).get(a.arm) or model_family(a.model), "arm": a.arm,
+            "model": a.model,
             "dataset": a.dataset, "item_id": a.item_id, "prompt_key": a.prompt_key,
             "context": a.context, "form": a.form, "prompt": p.text if p else "",
             "answer": a.text, "label": v.label if v else "UNPARSEABLE", "refused": refused,
@@ -231,7 +234,8 @@ def run_judge(
         if batch is not None:
             batch.close()
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
-                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained)
+                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained,
+                      families={a.name: a.family for a in cfg.arms if a.family})
     run_dir = store.run_dir
     write_parquet(df, run_path(run_dir, "judge", "scored.parquet"))
     rates = refusal_rates(df)
