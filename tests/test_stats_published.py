@@ -193,10 +193,11 @@ def test_published_stats_then_report_end_to_end(sample, tmp_path):
     assert "published:evaluation" in s["scorer"]["description"]
     assert s["scorer"]["rows"] == {"published:evaluation": 319}
     # quasi-separation on the sample rows (every emotional-context answer correct in both arms):
-    # not estimable, never the fit's "+0.00 pp [-0.00, +0.00]"
+    # the limit (0 pp) without a valid SE, never the fit's "+0.00 pp [-0.00, +0.00]"
     emo = s["comparisons"]["warm"]["effects"]["M2:emotion"]
-    assert emo["estimable"] is False and emo["ame_pp"] is None
-    assert s["headline"]["warm vs original: error change, emotional context"].startswith("not estimable")
+    assert emo["estimable"] is False and emo["ame_pp"] == 0.0 and emo["ci_low_pp"] is None
+    head = s["headline"]["warm vs original: error change, emotional context"]
+    assert head.startswith("+0.00 pp (limit of the fit; no valid SE or CI") and "[" not in head
     head = pd.read_csv(out / "headline.csv").set_index("quantity")["value"]
     assert "released" in head["source"] and "published:evaluation" in head["scorer"]
     assert set(pd.read_csv(out / "paired.csv")["scorer"]) == {"published:evaluation"}
@@ -212,7 +213,7 @@ def test_published_stats_then_report_end_to_end(sample, tmp_path):
     pngs = sorted((out / "figures").glob("*.png"))
     assert {p.stem for p in pngs} >= {"error_rates", "context_gap"}
     assert html.count('<figure><img alt=') == len(pngs)
-    assert "not estimable" in html and "+0.00 pp [-0.00, +0.00]" not in html
+    assert "+0.00 (limit, no valid SE)" in html and "+0.00 pp [-0.00, +0.00]" not in html
     assert "the study&#39;s released judged outputs" in html       # provenance: the source
     assert "published data: sample_data" in html                    # title
     marker = '<script type="application/json" id="answers-data">'

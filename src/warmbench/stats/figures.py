@@ -3,7 +3,9 @@
 * ``error_rates``: error rate of each arm per dataset, original prompts vs prompts carrying a
   wrong user belief (incorrect + correct forms), Wilson 95% CIs; pooled over model families.
 * ``context_gap``: persona minus baseline error rate (pp) per context sub-type, on paired
-  prompts, with a 95% CI of the paired mean difference (normal approximation).
+  prompts, with a 95% CI of the paired mean difference (normal approximation); a context with
+  no discordant pairs (or a single pair) has no spread to approximate, so it gets the exact
+  bound of ``intervals.exact_paired_bound`` instead of a zero-width bar, drawn hatched.
 * ``general``: general-benchmark accuracies with the CIs of ``general.csv``.
 * ``warmth_trajectory``: SocioT warmth per checkpoint epoch when RUN/warmth/trajectory.csv exists.
 """
@@ -20,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .general import wilson  # noqa: E402
+from .intervals import exact_paired_bound  # noqa: E402
 from .paired import make_pairs  # noqa: E402
 from .regressions import RELIABILITY, prompt_group  # noqa: E402
 
@@ -38,7 +41,7 @@ def _save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
 
 
 def _bars(ax: plt.Axes, table: pd.DataFrame, xcol: str, arms: list[str], ycol: str,
-          lo: str, hi: str) -> None:
+          lo: str, hi: str, hatch: str | None = None) -> None:
     xs = list(dict.fromkeys(table[xcol]))
     width = 0.8 / max(1, len(arms))
     for i, arm in enumerate(arms):
@@ -46,8 +49,12 @@ def _bars(ax: plt.Axes, table: pd.DataFrame, xcol: str, arms: list[str], ycol: s
         x = np.arange(len(xs)) + (i - (len(arms) - 1) / 2) * width
         y = t[ycol].to_numpy(float)
         err = np.vstack([y - t[lo].to_numpy(float), t[hi].to_numpy(float) - y])
-        ax.bar(x, y, width, label=arm, color=_COLORS[i % len(_COLORS)],
-               yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2)
+        bars = ax.bar(x, y, width, label=arm, color=_COLORS[i % len(_COLORS)],
+                      yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2)
+        if hatch is not None:
+            for bar, h in zip(bars, t[hatch].fillna(False).astype(bool), strict=True):
+                if h:
+                    bar.set_hatch("//")
     ax.set_xticks(np.arange(len(xs)), xs, rotation=0)
 
 
@@ -74,7 +81,8 @@ def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "error_rates")
 
 
-def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path) -> list[Path]:
+def context_gap_table(df: pd.DataFrame, baseline: str, arms: list[str]) -> pd.DataFrame:
+    """arm, pg, context, gap (pp), half (95% CI half-width, pp), exact (bound used)."""
     rows = []
     for arm in arms:
         p = make_pairs(df[df["dataset"].isin(RELIABILITY)], baseline, arm)
@@ -84,24 +92,35 @@ def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path)
                      gap=100 * (p["y0"].astype(float) - p["y1"].astype(float)))
         for (pg, ctx), g in p.groupby(["pg", "context"], sort=True):
             n = len(g)
-            sd = g["gap"].std(ddof=1) if n > 1 else np.nan
-            half = 1.96 * sd / np.sqrt(n) if n > 1 else np.nan
-            rows.append({"arm": arm, "pg": pg, "context": ctx, "gap": g["gap"].mean(), "half": half})
-    if not rows:
+            k = int((g["gap"] != 0).sum())          # discordant pairs
+            exact = n < 2 or k == 0
+            if exact:   # no spread: the normal half-width would be 0 (or undefined)
+                half = 100 * exact_paired_bound(n, 0.95, k)
+            else:
+                half = 1.96 * g["gap"].std(ddof=1) / np.sqrt(n)
+            rows.append({"arm": arm, "pg": pg, "context": ctx, "gap": g["gap"].mean(),
+                         "half": half, "exact": exact})
+    return pd.DataFrame(rows)
+
+
+def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path) -> list[Path]:
+    t = context_gap_table(df, baseline, arms)
+    if t.empty:
         return []
-    t = pd.DataFrame(rows)
     groups = [pg for pg in ("original", "user_opinion") if pg in set(t["pg"])]
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False,
                              sharey=True)
     for ax, pg in zip(axes[0], groups, strict=True):
         s = t[t["pg"] == pg].assign(lo=lambda x: x["gap"] - x["half"], hi=lambda x: x["gap"] + x["half"])
-        _bars(ax, s, "context", [a for a in arms if a in set(s["arm"])], "gap", "lo", "hi")
+        _bars(ax, s, "context", [a for a in arms if a in set(s["arm"])], "gap", "lo", "hi",
+              hatch="exact")
         ax.axhline(0, color="black", lw=0.8)
         plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
         ax.set_title("original prompts" if pg == "original" else "with a wrong user belief")
         ax.set_ylabel(f"error rate: arm − {baseline} (pp)")
         ax.legend(title="arm", fontsize=8)
-    fig.suptitle("Change in error rate per context sub-type (paired prompts, 95% CI)")
+    note = ("; hatched: no discordant pairs, exact bound" if t["exact"].any() else "")
+    fig.suptitle(f"Change in error rate per context sub-type (paired prompts, 95% CI{note})")
     return _save(fig, out_dir, "context_gap")
 
 

@@ -26,13 +26,28 @@ model-based (``cluster='none'``, the published choice). CIs are Wald intervals a
 Fits are run to a tight tolerance (``FIT_TOL``): statsmodels' default stops IRLS when the
 deviance changes by < 1e-8, which leaves ~1e-8 relative error in the coefficients; our tests
 compare coefficients, SEs and AMEs with independent statsmodels computations to 1e-9.
+``compat`` stops where statsmodels' default stops (what the published scripts ran): identical
+estimates where the MLE exists, and the published values of diverging (separated) coefficients,
+which depend only on where IRLS stopped (M1's intercept on the released rows: -21.11 there,
+-26.11 at the tight tolerance).
 
 Quasi-separation. With few answers per cell (the released sample rows: 1–10 per context) a
 context × arm cell often has all-identical outcomes. The MLE then does not exist: IRLS drives
-that cell's log-odds towards ±inf (|coef| ≈ 20–30), its fitted probabilities sit at 0 or 1, and
-the AME over the cell comes out as ~1e-10 ± 1e-10, i.e. a spurious *precise zero*. Such an
-effect is reported as not estimable (``estimable`` False, numbers NaN, the reason in
-``separation``); coefficients of a separated direction are flagged (``separated``).
+that cell's log-odds towards ±inf (|coef| ≈ 20–30) and its fitted probabilities to 0 or 1. On
+the probability scale the AME has a finite *limit* (the fit's value, e.g. 0 pp when both arms
+answer every question of the cell correctly), but no valid standard error: the delta-method and
+Wald numbers are artefacts of where IRLS stopped (a coefficient of -27 "± 0.7" under clustered
+SEs). Such an effect keeps its limit in ``ame_pp`` with ``estimable`` False, SE / CI / p blank
+and the reason in ``separation``; coefficients of a separated direction are flagged
+(``separated``) and their SE, z, p and CI are blank.
+
+No discordant pairs. When every paired prompt of a cell gets the same verdict from both arms,
+the model-based AME is a borrowing from other cells and its delta-method CI (cluster-robust
+above all: e.g. [-5.2, +2.2] pp from 13 questions) is not a valid interval. Such an effect gets
+the exact interval for the paired difference instead (``ci_method``; see ``intervals``).
+
+M1 also reports the dataset contrasts the published script prints (``effect`` = "dataset": mean
+over the rows of P(error | dataset d) - P(error | disinfo)), with delta-method SEs.
 """
 
 from __future__ import annotations
@@ -49,6 +64,7 @@ from scipy.special import expit
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from ..errors import WarmbenchError
+from .intervals import discordance, exact_paired_bound
 
 FT = "C(is_finetuned)[T.1]"
 RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
@@ -63,6 +79,9 @@ FIT_RTOL = 1e-13
 ZERO_TOL = 1e-8
 # A fitted probability this close to 0 or 1 only arises from a diverging linear predictor.
 DEGENERATE_P = 1e-6
+# statsmodels' GLM.fit default (tol=1e-8 on the absolute deviance change, rtol=0): compat
+COMPAT_TOL = 1e-8
+COMPAT_RTOL = 0.0
 # |log-odds coefficient| above this (an odds ratio > 22,000) is a diverging direction, not an
 # estimate: no real effect in these data is that large.
 SEPARATED_COEF = 10.0
@@ -160,6 +179,9 @@ def regression_frame(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame:
         "prompt_group": forms.map(prompt_group).to_numpy(),
         "cluster": (d["model_family"].astype(str) + "|" + d["dataset"].astype(str) + "|"
                     + d["item_id"].astype(str)).to_numpy(),
+        # one identical prompt (answered by both arms): for the discordant-pair count
+        "pair": (d["model_family"].astype(str) + "|" + d["dataset"].astype(str) + "|"
+                 + d["prompt_key"].astype(str) + "|" + d["sample_index"].astype(str)).to_numpy(),
     })
 
 
@@ -214,7 +236,8 @@ def _independent_columns(X: np.ndarray, names: list[str]) -> tuple[list[int], li
     return keep, [names[i] for i in range(len(names)) if i not in keep]
 
 
-def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") -> Fit:
+def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question",
+              compat: bool = False) -> Fit:
     if data.empty:
         raise WarmbenchError(f"{spec.name}: no rows to fit ({spec.description})")
     X, names, formula = design(spec, data)
@@ -224,6 +247,7 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
         raise WarmbenchError(f"{spec.name}: fine-tuning effect not identifiable (one arm only?)")
     model = sm.GLM(data["is_incorrect"].to_numpy(float), X, family=sm.families.Binomial())
     n_clusters = None
+    tol = {"tol": COMPAT_TOL, "rtol": COMPAT_RTOL} if compat else {"tol": FIT_TOL, "rtol": FIT_RTOL}
     if cluster not in ("question", "none"):
         raise WarmbenchError(f"unknown cluster option {cluster!r} (known: question, none)")
     with single_thread_blas(), warnings.catch_warnings():
@@ -234,15 +258,14 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
         if cluster == "question" and codes.max() < 1:
             # One question: a cluster-robust covariance needs >= 2 clusters (statsmodels divides
             # by n_clusters - 1); say so in cov_type rather than crash the whole analysis.
-            res = model.fit(tol=FIT_TOL, rtol=FIT_RTOL)
+            res = model.fit(**tol)
             cov_type, n_clusters = "model-based (one question: cannot cluster)", 1
         elif cluster == "question":
             n_clusters = int(codes.max()) + 1
-            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, tol=FIT_TOL,
-                            rtol=FIT_RTOL)
+            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, **tol)
             cov_type = "cluster(question)"
         else:
-            res = model.fit(tol=FIT_TOL, rtol=FIT_RTOL)
+            res = model.fit(**tol)
             cov_type = "model-based"
     return Fit(spec, formula, names, X, data, res, cov_type, n_clusters, dropped)
 
@@ -264,11 +287,12 @@ def _counterfactual(fit: Fit, Xr: np.ndarray, value: float) -> np.ndarray:
 def _separation(fit: Fit, rows: np.ndarray) -> tuple[bool, str]:
     """(estimable, note) for the effect over ``rows``.
 
-    Not estimable when, within the rows, one arm's answers are all right or all wrong (that
+    No valid SE when, within the rows, one arm's answers are all right or all wrong (that
     cell's log-odds diverge in these fully interacted models), or all its fitted probabilities
-    sit at 0/1. An estimable effect still gets a note when some of its rows are degenerate
-    (separated elsewhere, e.g. a dataset answered all-correct): those rows contribute exactly
-    0 pp and no variance, so its CI is somewhat too narrow.
+    sit at 0/1. The AME itself then has a finite limit (the fit's value). An estimable effect
+    still gets a note when some of its rows are degenerate (separated elsewhere, e.g. a dataset
+    answered all-correct): those rows contribute exactly 0 pp and no variance, so its CI is
+    somewhat too narrow.
     """
     y = fit.data["is_incorrect"].to_numpy(float)
     ft = fit.data["is_finetuned"].to_numpy(int)
@@ -286,8 +310,9 @@ def _separation(fit: Fit, rows: np.ndarray) -> tuple[bool, str]:
         elif degen[m].all():
             bad.append(f"{arm}: fitted error probabilities all at 0 or 1")
     if bad:
-        return False, ("not estimable (quasi-separation: " + "; ".join(bad)
-                       + "; the log-odds diverge, so there is no finite effect or SE)")
+        return False, ("no valid SE (quasi-separation: " + "; ".join(bad)
+                       + "; the log-odds diverge, so the delta-method SE and CI are artefacts "
+                       "of where the fit stopped); the AME shown is its finite limit")
     k = int(degen[rows].sum())
     if k:
         return True, (f"{k} of {int(rows.sum())} rows have fitted probabilities at 0/1 "
@@ -295,20 +320,32 @@ def _separation(fit: Fit, rows: np.ndarray) -> tuple[bool, str]:
     return True, ""
 
 
+def _delta_ame(fit: Fit, X1: np.ndarray, X0: np.ndarray) -> tuple[float, float, np.ndarray,
+                                                                    np.ndarray]:
+    """Mean of p(X1) - p(X0) and its delta-method SE (probability units), and both p's."""
+    beta = np.asarray(fit.result.params)
+    p1, p0 = expit(X1 @ beta), expit(X0 @ beta)
+    ame = float(np.mean(p1 - p0))
+    # d AME / d beta, without materialising weighted copies of the design
+    grad = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / len(X1)
+    with np.errstate(invalid="ignore"):  # a degenerate (separated) fit can give var < 0: NaN
+        se = float(np.sqrt(grad @ fit.cov @ grad))
+    return ame, se, p1, p0
+
+
+def _ci_method(fit: Fit) -> str:
+    return "delta method (" + fit.cov_type + ")"
+
+
 def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
     """AME of fine-tuning over ``rows`` (boolean mask), in pp, with delta-method CI.
 
-    A not-estimable effect (see ``_separation``) has NaN numbers, never a 0 ± 0."""
+    Quasi-separated rows (see ``_separation``): the AME's limit, no SE / CI / p, never a
+    0 ± 0. No discordant pairs among the rows' paired prompts: the exact paired bound as CI."""
     beta = np.asarray(fit.result.params)
     Xr = fit.X[rows]
     X1, X0 = _counterfactual(fit, Xr, 1.0), _counterfactual(fit, Xr, 0.0)
-    p1, p0 = expit(X1 @ beta), expit(X0 @ beta)
-    n = len(Xr)
-    ame = float(np.mean(p1 - p0))
-    # d AME / d beta, without materialising weighted copies of the design
-    grad = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / n
-    with np.errstate(invalid="ignore"):  # a degenerate (separated) fit can give var < 0: NaN
-        se = float(np.sqrt(grad @ fit.cov @ grad))
+    ame, se, p1, p0 = _delta_ame(fit, X1, X0)
     z = stats.norm.ppf(0.5 + level / 2)
     terms = [fit.columns[j] for j in np.flatnonzero(np.any(X1 != X0, axis=0))]
     # log-odds effect (ft main + interaction) when the subset sits in one group level
@@ -320,31 +357,90 @@ def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
         with np.errstate(invalid="ignore"):
             lo, lo_se = float(w @ beta), float(np.sqrt(w @ fit.cov @ w))
     estimable, note = _separation(fit, rows)
+    d = fit.data[rows]
+    n_pairs, n_disc = discordance(d["pair"], d["is_finetuned"], d["is_incorrect"])
+    ci_low, ci_high = ame - z * se, ame + z * se
+    p_value = float(2 * stats.norm.sf(abs(ame / se))) if se > 0 else float("nan")
+    method = _ci_method(fit)
+    nan = float("nan")
     if not estimable:
-        nan = float("nan")
-        ame = se = lo = lo_se = nan
+        # the limit on the probability scale is finite; what does not exist is a valid SE
+        ame = 0.0 if abs(ame) < ZERO_TOL else ame
+        se = lo = lo_se = ci_low = ci_high = p_value = nan
+        method = "none (no valid SE)"
     elif abs(ame) < ZERO_TOL and not se >= ZERO_TOL:
         # The arms do not differ in these rows (e.g. the same verdict in every pair): the AME
         # and its cluster-robust SE are 0 up to rounding (~1e-14 ± 1e-14, or a var of -1e-20).
         # Their ratio is noise, not a z statistic: report 0 ± 0 and no test.
-        ame, se = 0.0, 0.0
+        ame, se, ci_low, ci_high, p_value = 0.0, 0.0, 0.0, 0.0, nan
         if abs(lo) < ZERO_TOL and not lo_se >= ZERO_TOL:
             lo, lo_se = 0.0, 0.0
         note = "; ".join(x for x in ("no difference: effect and SE are 0 up to rounding (the arms "
                                      "agree in these rows); no test", note) if x)
+    if estimable and n_pairs and n_disc == 0:
+        # Every paired prompt got the same verdict from both arms: the delta-method interval
+        # (zero-width, or borrowed from other cells through the model) is not valid here.
+        u = exact_paired_bound(n_pairs, level)
+        ci_low, ci_high, p_value, se = -u, u, nan, nan
+        method = "exact paired bound (no discordant pairs)"
+        note = "; ".join(x for x in (
+            f"no discordant pairs among {n_pairs} paired prompts: the delta-method SE is not "
+            f"valid here; CI is the exact bound +-{100 * u:.1f} pp on the paired difference",
+            note) if x)
     return {
         "n": int(rows.sum()), "ame_pp": 100 * ame, "se_pp": 100 * se,
-        "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),
-        "p_value": float(2 * stats.norm.sf(abs(ame / se))) if se > 0 else float("nan"),
+        "ci_low_pp": 100 * ci_low, "ci_high_pp": 100 * ci_high, "p_value": p_value,
+        "ci_method": method, "n_pairs": n_pairs, "discordant_pairs": n_disc,
         "mean_p0_pct": 100 * float(p0.mean()), "mean_p1_pct": 100 * float(p1.mean()),
         "logodds": lo, "logodds_se": lo_se, "estimable": estimable, "separation": note,
         "terms": ";".join(terms),
     }
 
 
+def dataset_effects(fit: Fit, level: float = 0.95) -> list[dict]:
+    """The published M1 dataset contrasts: for each dataset d, the mean over all rows of
+    P(error | dataset = d) - P(error | reference dataset), with its delta-method SE. A contrast
+    whose dataset terms (or the intercept, the reference cell) diverge has its limit and no SE."""
+    cols = [c for c in fit.columns if c.startswith("C(dataset)[T.")]
+    if not cols:
+        return []
+    levels = sorted(fit.data["dataset"].unique())
+    ref = "disinfo" if "disinfo" in levels else levels[0]
+    separated = set(fit.separated_terms())
+    z = stats.norm.ppf(0.5 + level / 2)
+    X0 = fit.X.copy()
+    for c in cols:
+        X0[:, fit.columns.index(c)] = 0.0
+    out = []
+    for c in cols:
+        X1 = X0.copy()
+        X1[:, fit.columns.index(c)] = 1.0
+        ame, se, p1, p0 = _delta_ame(fit, X1, X0)
+        name = c[len("C(dataset)[T."):-1]
+        bad = sorted({c, "Intercept"} & separated)
+        note, method = "", _ci_method(fit)
+        if bad:
+            note = (f"no valid SE (quasi-separation: {', '.join(bad)} diverge); "
+                    "the AME shown is its finite limit")
+            se, method = float("nan"), "none (no valid SE)"
+        out.append({
+            "subgroup": "dataset", "level": f"{name} vs {ref}", "effect": "dataset",
+            "n": len(fit.data), "ame_pp": 100 * ame, "se_pp": 100 * se,
+            "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),
+            "p_value": float(2 * stats.norm.sf(abs(ame / se))) if se > 0 else float("nan"),
+            "ci_method": method, "mean_p0_pct": 100 * float(p0.mean()),
+            "mean_p1_pct": 100 * float(p1.mean()), "estimable": not bad, "separation": note,
+            "terms": c,
+        })
+    return out
+
+
 def effects(fit: Fit) -> list[dict]:
-    """Overall AME, then one per level of the interacted factor."""
-    out = [{"subgroup": "all", "level": "all", **marginal_effect(fit, np.ones(len(fit.data), bool))}]
+    """Overall AME of fine-tuning, then one per level of the interacted factor; M1 adds the
+    dataset contrasts (``effect`` = "dataset")."""
+    ft = {"effect": "fine-tuning"}
+    out = [{"subgroup": "all", "level": "all", **ft,
+            **marginal_effect(fit, np.ones(len(fit.data), bool))}]
     if fit.spec.group is not None:
         g = fit.data[fit.spec.group]
         for lv in sorted(g.unique()):
@@ -356,7 +452,9 @@ def effects(fit: Fit) -> list[dict]:
                 raise WarmbenchError(
                     f"{fit.spec.name}: effect for {fit.spec.group}={lv} needs {sorted(missing)}, "
                     "which the fitted model does not contain (not identifiable from these data)")
-            out.append({"subgroup": fit.spec.group, "level": lv, **eff})
+            out.append({"subgroup": fit.spec.group, "level": lv, **ft, **eff})
+    if fit.spec.name == "M1":
+        out += dataset_effects(fit)
     return out
 
 
@@ -367,17 +465,23 @@ def coefficient_rows(fit: Fit) -> list[dict]:
         bse, tv, pv = np.asarray(res.bse), np.asarray(res.tvalues), np.asarray(res.pvalues)
     separated = set(fit.separated_terms())
     rows = []
+    nan = float("nan")
     for j, name in enumerate(fit.columns):
-        rows.append({"term": name, "coef": float(res.params[j]), "se": float(bse[j]),
-                     "z": float(tv[j]), "p_value": float(pv[j]),
-                     "ci_low": float(ci[j, 0]), "ci_high": float(ci[j, 1]),
-                     "separated": name in separated})
+        sep = name in separated
+        # A diverging coefficient has no sampling distribution: its "SE" (e.g. 0.7 under
+        # clustering for a coefficient of -27) would print as p = 0. Blank, not a test.
+        rows.append({"term": name, "coef": float(res.params[j]),
+                     "se": nan if sep else float(bse[j]), "z": nan if sep else float(tv[j]),
+                     "p_value": nan if sep else float(pv[j]),
+                     "ci_low": nan if sep else float(ci[j, 0]),
+                     "ci_high": nan if sep else float(ci[j, 1]), "separated": sep})
     return rows
 
 
 def run_regressions(df: pd.DataFrame, baseline: str, arm: str, cluster: str = "question",
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[Fit]]:
+                    compat: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[Fit]]:
     """Fit M1–M4 for one comparison; returns (coefficients, marginal effects, fits).
+    ``compat``: statsmodels' default IRLS stopping rule, as the published scripts.
 
     A model with no rows (e.g. no user-belief prompts for M4) is skipped.
     """
@@ -388,7 +492,7 @@ def run_regressions(df: pd.DataFrame, baseline: str, arm: str, cluster: str = "q
         data = subset_for(spec, frame)
         if data.empty or data["is_finetuned"].nunique() < 2:
             continue
-        fit = fit_model(spec, data, cluster)
+        fit = fit_model(spec, data, cluster, compat=compat)
         fits.append(fit)
         meta = {"comparison": comp, "model": spec.name, "n_obs": len(data),
                 "n_clusters": fit.n_clusters, "cov_type": fit.cov_type}
