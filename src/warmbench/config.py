@@ -173,9 +173,30 @@ class ArmConfig(Section):
     name: str = Field(description="Free name: original, warm, cold, warm-sysprompt, ...")
     model: str = Field(description="Backend spec, optionally with +ADAPTER.")
     system_prompt: str | None = Field(None, description="System prompt (the system-prompt persona arm).")
+    system_prompt_file: str | None = Field(
+        None, description="Read the system prompt from this text file (relative to the working "
+                          "directory, else to the config file's folder).")
+    label: str | None = Field(None, description="Free-text note kept with the arm in the manifest, "
+                                                "e.g. where its system prompt comes from.")
     persona: str | None = Field(None, description="Use this persona's chosen checkpoint from training as adapter.")
 
     _spec = field_validator("model")(_check_spec)
+
+    @model_validator(mode="after")
+    def _read_system_prompt_file(self) -> ArmConfig:
+        if self.system_prompt_file is None:
+            return self
+        if self.system_prompt is not None:
+            raise ValueError("give system_prompt or system_prompt_file, not both")
+        path = Path(self.system_prompt_file)
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ValueError(f"system_prompt_file {str(path)!r}: {e.strerror or e}") from None
+        if not text:
+            raise ValueError(f"system_prompt_file {str(path)!r} is empty")
+        self.system_prompt = text
+        return self
 
 
 class JudgeConfig(Section):
@@ -273,6 +294,16 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> ExperimentCo
         raise WarmbenchError(_format_error(e, source)) from None
 
 
+def _resolve_arm_files(data: dict[str, Any], config_dir: Path) -> None:
+    """A relative ``system_prompt_file`` missing from the working directory is read from the
+    config file's folder (so ``examples/study.yaml`` works from anywhere)."""
+    for arm in data.get("arms") or []:
+        f = arm.get("system_prompt_file") if isinstance(arm, dict) else None
+        if isinstance(f, str) and not Path(f).is_absolute() and not Path(f).exists() \
+                and (config_dir / f).exists():
+            arm["system_prompt_file"] = str(config_dir / f)
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read and validate a YAML experiment config. Relative paths stay relative to the CWD."""
     path = Path(path)
@@ -286,6 +317,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         raise WarmbenchError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     for k, v in (overrides or {}).items():
         data[k] = v
+    _resolve_arm_files(data, path.parent)
     cfg = parse_config(data, str(path))
     # Every command that reads a config builds its backends with these defaults.
     from .backends.base import set_backend_defaults
