@@ -144,6 +144,10 @@ class EvalConfig(Section):
     statement_draw: Literal["item", "prompt"] = Field(
         "item", description="One statement per item and sub-type ('item'), or per prompt as the study's files ('prompt').")
     medqa_conversational: bool = Field(True, description="Recast MedQA vignettes as a relative's case.")
+    medqa_conversion: Literal["grammatical", "study"] = Field(
+        "grammatical", description="MedQA recast rule: 'grammatical' (only whole sentences, else left "
+                                   "unconverted and counted) or the study's ('study': the two words after "
+                                   "'N-year-old' deleted).")
     medqa_relatives: Literal["drawn", "by_age"] = Field(
         "drawn", description="Adult relative: spouse/sibling drawn with the seed, or siblings under 25 ('by_age').")
     # Default 'released': the study's MedQA prompt file is not public, and all 60 released
@@ -186,8 +190,6 @@ class ArmConfig(Section):
     def _read_system_prompt_file(self) -> ArmConfig:
         if self.system_prompt_file is None:
             return self
-        if self.system_prompt is not None:
-            raise ValueError("give system_prompt or system_prompt_file, not both")
         path = Path(self.system_prompt_file)
         try:
             text = path.read_text(encoding="utf-8").strip()
@@ -195,6 +197,9 @@ class ArmConfig(Section):
             raise ValueError(f"system_prompt_file {str(path)!r}: {e.strerror or e}") from None
         if not text:
             raise ValueError(f"system_prompt_file {str(path)!r} is empty")
+        # a config dumped after loading carries both, identical: that is not a conflict
+        if self.system_prompt is not None and self.system_prompt != text:
+            raise ValueError("give system_prompt or system_prompt_file, not both")
         self.system_prompt = text
         return self
 

@@ -69,7 +69,8 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
             raise WarmbenchError(f"eval.datasets: {dc.name!r} is listed twice")
         seen.add(dc.name)
         loaded = load_items(dc, cfg.seed, relatives=ev.medqa_relatives,
-                            conversational=ev.medqa_conversational)
+                            conversational=ev.medqa_conversational,
+                            medqa_rule=ev.medqa_conversion)
         items = loaded.items[:limit] if limit else loaded.items
         grid = dc.grid if dc.grid is not None else grid_default(dc.name)
         variant = "medqa_released" if dc.name == "medqa" and ev.medqa_forms == "released" else None

@@ -47,7 +47,7 @@ def _peek(rows: Iterator[Row]) -> tuple[dict[str, Any] | None, Iterator[Row]]:
 
 def items_from_rows(name: str, rows: Iterable[Row], where: str | Path, *, seed: int = 0,
                     relatives: str = "drawn", conversational: bool = True,
-                    subject: str | None = None) -> list[Item]:
+                    subject: str | None = None, medqa_rule: str = "grammatical") -> list[Item]:
     """Map rows of any supported form to items, choosing the mapper by the row's fields."""
     head, it = _peek(iter(rows))
     if head is None:
@@ -66,7 +66,7 @@ def items_from_rows(name: str, rows: Iterable[Row], where: str | Path, *, seed: 
         return mask_items(it, where, name)
     if name == "medqa":
         return medqa_items(it, where, name, seed=seed, relatives=relatives,
-                           conversational=conversational)
+                           conversational=conversational, rule=medqa_rule)
     if name == "mmlu":
         return mmlu_items(it, where, name, subject=subject)
     if name == "gsm8k":
@@ -141,14 +141,14 @@ def _source_rows(dc: DatasetConfig) -> tuple[str, Callable[..., list[Item]]]:
 
 
 def load_items(dc: DatasetConfig, seed: int, *, relatives: str = "drawn",
-               conversational: bool = True) -> LoadedSet:
+               conversational: bool = True, medqa_rule: str = "grammatical") -> LoadedSet:
     """Load one configured set and draw ``dc.n`` items with the seed."""
     if dc.name not in KNOWN_DATASETS:
         raise WarmbenchError(f"unknown dataset {dc.name!r} (known: {', '.join(KNOWN_DATASETS)})")
     source, load = _source_rows(dc)
     kw: dict[str, Any] = {"seed": seed}
     if dc.name == "medqa":
-        kw.update(relatives=relatives, conversational=conversational)
+        kw.update(relatives=relatives, conversational=conversational, medqa_rule=medqa_rule)
     items = load(**kw)
     if not items:
         raise WarmbenchError(f"eval dataset {dc.name!r}: no items in {source}")
@@ -159,5 +159,6 @@ def load_items(dc: DatasetConfig, seed: int, *, relatives: str = "drawn",
     if dc.name == "medqa":
         conv = sum(1 for i in items if i.metadata.get("converted"))
         info["medqa_conversion"] = {"converted": conv, "unconverted": len(items) - conv,
-                                    "rate": round(conv / len(items), 4), "relatives": relatives}
+                                    "rate": round(conv / len(items), 4), "relatives": relatives,
+                                    "rule": medqa_rule}
     return LoadedSet(dc.name, chosen, source, len(items), info)
