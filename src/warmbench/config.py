@@ -21,6 +21,8 @@ ALL_CONTEXTS = (
     "relation:hierarchical_down", "relation:hierarchical_up", "stake:high", "stake:low",
 )
 ALL_FORMS = ("original", "incorrect", "correct", "original_neutral")
+# Forms a config may add; not among the 28 asked by default.
+OPTIONAL_FORMS = ("mcq",)
 
 
 class Section(BaseModel):
@@ -135,7 +137,15 @@ class DatasetConfig(Section):
 class EvalConfig(Section):
     datasets: list[DatasetConfig] = Field(default_factory=list, description="Eval sets to ask.")
     contexts: list[str] = Field(default_factory=lambda: list(ALL_CONTEXTS), description="Context conditions (unmodified + 8 sub-types).")
-    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS), description="Prompt forms (original, incorrect, correct, original_neutral).")
+    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS), description="Prompt forms (original, incorrect, correct, original_neutral; optional: mcq, the study files' two-choice form).")
+    render: Literal["default", "study"] = Field(
+        "default", description="Prompt text: 'default' (stimuli.yaml's joins) or 'study' (exactly as the "
+                               "study's prompt files: periods collapsed, its disinformation joins, denial "
+                               "forms for its 35 items, its statement draws).")
+    disinfo_belief: Literal["auto", "prompt_file", "released_rows"] = Field(
+        "auto", description="Disinformation belief clauses: the prompt file's 'I think ...' or the released "
+                            "rows' 'I told them I think ...'; auto = prompt_file under render: study, else "
+                            "released_rows.")
     statements: str | None = Field(None, description="YAML file replacing the study's 40 statements.")
     free_text: GenerationSettings = Field(default_factory=GenerationSettings)
     structured: GenerationSettings = Field(default_factory=lambda: GenerationSettings(temperature=0.2, max_tokens=512))
@@ -168,8 +178,8 @@ class EvalConfig(Section):
     @classmethod
     def _forms(cls, v: list[str]) -> list[str]:
         for f in v:
-            if f not in ALL_FORMS:
-                raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS)})")
+            if f not in ALL_FORMS + OPTIONAL_FORMS:
+                raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS + OPTIONAL_FORMS)})")
         return v
 
 

@@ -75,7 +75,8 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
         grid = dc.grid if dc.grid is not None else grid_default(dc.name)
         variant = "medqa_released" if dc.name == "medqa" and ev.medqa_forms == "released" else None
         prompts = prompts_for(items, stimuli, seed=cfg.seed, grid=grid, contexts=ev.contexts,
-                              forms=ev.forms, draw=ev.statement_draw, variant=variant)
+                              forms=ev.forms, draw=ev.statement_draw, variant=variant,
+                              render=ev.render, disinfo_belief=ev.disinfo_belief)
         if not prompts:
             raise WarmbenchError(f"eval: no prompts for {dc.name!r} with contexts {ev.contexts} "
                                  f"and forms {ev.forms}")
