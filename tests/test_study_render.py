@@ -181,3 +181,17 @@ def test_mcq_form_is_optional_and_as_the_files():
     assert not re.search(r"\.\.", build_grid(dis, ST, seed=0, forms=["mcq"])[0].text)
     with pytest.raises(ValueError, match="unknown form 'mcq2'"):
         EvalConfig(forms=["mcq2"])
+
+
+def test_mcq_answers_are_scored_as_a_choice_between_the_two_options():
+    from warmbench.scoring.reference import score_reference_batch
+    from warmbench.scoring.run import _as_asked
+
+    it = Item(id="t", dataset="triviaqa", question="Who?", correct_answers=("Ringo Starr",),
+              incorrect_answer="John Lennon")
+    asked = _as_asked(it, "mcq")
+    assert asked.choices == ("Ringo Starr", "John Lennon") and asked.answer_index == 0
+    assert _as_asked(it, "original") is it
+    got = score_reference_batch([(asked, "A"), (asked, "B"), (asked, "(A) Ringo Starr")])
+    assert [d.label for d in got] == ["CORRECT", "INCORRECT", "CORRECT"]
+    assert {d.scorer for d in got} == {"reference:choice"}
