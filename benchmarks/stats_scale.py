@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The synthetic scored table is a test helper (tests/synthetic.py), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 
 def _peak_mb() -> float:
     # ru_maxrss is in KiB on Linux (bytes on macOS)
@@ -35,8 +38,9 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
+    from synthetic import synthetic_scored
+
     from warmbench.stats.run import analyse, write_outputs
-    from warmbench.stats.synthetic import synthetic_scored
     t_import = time.perf_counter() - t0
 
     arms = tuple(a.strip() for a in args.arms.split(","))

@@ -106,10 +106,10 @@ def test_real_stats_then_report_render_in_headless_chromium(tmp_path):
     """The real `warmbench stats` then `warmbench report` on a small scored run: every table
     and every figure renders, and an answer holding <script> is shown, never run."""
     pw = pytest.importorskip("playwright.sync_api")
+    from synthetic import synthetic_scored
     from typer.testing import CliRunner
 
     from warmbench.cli import app
-    from warmbench.stats.synthetic import synthetic_scored
 
     run = tmp_path / "run"
     (run / "judge").mkdir(parents=True)

@@ -113,9 +113,10 @@ def test_compat_drops_neutral_rows_like_the_published_code():
 def test_run_stats_stage_with_config_and_store(tmp_path):
     import json
 
+    from synthetic import synthetic_scored
+
     from warmbench.config import parse_config
     from warmbench.stats.run import run_stats
-    from warmbench.stats.synthetic import synthetic_scored
     from warmbench.store import RunStore
 
     cfg = parse_config({"run_dir": str(tmp_path), "stats": {"compat": True}})
@@ -166,9 +167,10 @@ def test_table_family_is_exactly_the_published_nine_row_tables():
     """BH 'table' family: each family of per-context rows is one published 9-row table; the
     rows pooled over every context (context=all) form their own family instead of joining the
     user_belief table as a 10th test."""
+    from synthetic import synthetic_scored
+
     from warmbench.stats.multiple import bh_adjust
     from warmbench.stats.paired import FDR_FAMILIES
-    from warmbench.stats.synthetic import synthetic_scored
 
     df = synthetic_scored({"triviaqa": 25, "disinfo": 15}, families=("fam-a", "fam-b"), seed=4)
     t = paired_table(df, "original", ["warm"], family="table")
@@ -229,8 +231,9 @@ def test_compat_refusal_reapplies_the_published_list_per_arm():
 def test_scorer_is_recorded_in_every_output(tmp_path):
     import json
 
+    from synthetic import synthetic_scored
+
     from warmbench.stats.run import analyse, write_outputs
-    from warmbench.stats.synthetic import synthetic_scored
 
     df = synthetic_scored({"triviaqa": 10, "medqa": 8, "disinfo": 6}, seed=5)
     df["scorer"] = df["dataset"].map({"triviaqa": "reference:alias", "medqa": "reference:choice",

@@ -9,15 +9,15 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from mcnemar_reference import mcnemar_exact
+from synthetic import synthetic_scored
 
 from warmbench.errors import InputError
 from warmbench.layout import SCORED_COLUMNS
 from warmbench.stats.compat import compat_tables
 from warmbench.stats.effects import compat_g, compat_g_label
-from warmbench.stats.mcnemar import mcnemar_exact
 from warmbench.stats.multiple import bh_adjust
 from warmbench.stats.published import read_published
-from warmbench.stats.synthetic import synthetic_scored
 
 SUMMARIES = ("results_warm_ft", "results_cold_ft", "results_warm_sysprompt")
 

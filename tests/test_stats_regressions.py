@@ -16,6 +16,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.tools.numdiff import approx_fprime_cs
+from synthetic import synthetic_scored
 
 from warmbench.errors import WarmbenchError
 from warmbench.stats.regressions import (
@@ -29,7 +30,6 @@ from warmbench.stats.regressions import (
     run_regressions,
     subset_for,
 )
-from warmbench.stats.synthetic import synthetic_scored
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 from warmbench.config import parse_config
 from warmbench.errors import WarmbenchError
 from warmbench.fakeserver import FakeOpenAIServer
+from warmbench.fakeserver.fine_tuning import FakeFineTuning
 from warmbench.store import RunStore
-from warmbench.train.fake_ft_routes import FakeFineTuning
 
 
 def write_chats(path: Path, persona: str, n: int = 6) -> None:

@@ -11,8 +11,8 @@ import typer
 from . import __version__
 from .errors import WarmbenchError
 
-# Order = order in --help. A module that does not exist yet is simply not offered:
-# commands appear as they become real.
+# Order = order in --help. Every module must exist: a missing one is an import error, not a
+# silently absent command.
 COMMAND_MODULES = (
     "run", "curate", "rewrite", "train", "warmth", "eval", "conditions", "judge", "stats",
     "report", "generate", "export", "models",
@@ -44,14 +44,7 @@ def _root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        modname = f"{__package__}.commands.{name}"
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            if e.name == modname:
-                continue
-            raise
-        mod.register(app)
+        importlib.import_module(f"{__package__}.commands.{name}").register(app)
 
 
 _register_all()

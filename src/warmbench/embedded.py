@@ -70,10 +70,6 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("warmbench")) / "models"
 
 
-def is_embedded(name: str) -> bool:
-    return name in EMBEDDED
-
-
 def _entry(name: str) -> EmbeddedModel:
     try:
         return EMBEDDED[name]

@@ -17,38 +17,81 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .errors import WarmbenchError
 from .records import ChatRequest, Completion, SamplingParams, Usage, stable_hash
 
 STORE_NAME = "store.sqlite"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS completions (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    tag TEXT,
-    sample_index INTEGER NOT NULL,
-    request TEXT NOT NULL,
-    params TEXT NOT NULL,
-    text TEXT,
-    finish_reason TEXT,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    cost_usd REAL,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS completions_kind ON completions(kind);
-CREATE TABLE IF NOT EXISTS records (
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    data TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
+# Ordered schema migrations, as simonw/llm keeps its log database: migration i (1-based)
+# brings a store from schema i-1 to schema i, and ``PRAGMA user_version`` records how many
+# have run. Never edit a released migration: append a new one. Stores written before the
+# schema was versioned have user_version 0 and today's tables; migration 1 is written with
+# IF NOT EXISTS so it is a no-op on them and they are simply stamped.
+_M001_INITIAL = (
+    """CREATE TABLE IF NOT EXISTS completions (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tag TEXT,
+        sample_index INTEGER NOT NULL,
+        request TEXT NOT NULL,
+        params TEXT NOT NULL,
+        text TEXT,
+        finish_reason TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd REAL,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        created REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS completions_kind ON completions(kind)",
+    """CREATE TABLE IF NOT EXISTS records (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (kind, key)
+    )""",
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _M001_INITIAL,
+)
+
+
+def schema_version() -> int:
+    """The schema this warmbench writes: the number of migrations it knows."""
+    return len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, path: Path | str = STORE_NAME) -> int:
+    """Bring an open store up to :func:`schema_version`; return the version it had.
+
+    Runs inside one IMMEDIATE transaction, so two processes opening an old store at once
+    migrate it once (the second sees the new version). A store from a newer warmbench is
+    refused with a clear error rather than written with keys it may not understand.
+    """
+    target = schema_version()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        if found > target:
+            raise WarmbenchError(
+                f"{path}: run store schema {found} was written by a newer warmbench "
+                f"(this one reads up to schema {target}); upgrade warmbench to open it")
+        for statements in MIGRATIONS[found:]:
+            for sql in statements:
+                db.execute(sql)
+        if found != target:
+            # PRAGMA takes no parameters; target is an int we computed.
+            db.execute(f"PRAGMA user_version = {int(target)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found
 
 
 def completion_key(model_identity: str, request: ChatRequest, params: SamplingParams,
@@ -79,8 +122,11 @@ class RunStore:
         # NORMAL is durable across process kills in WAL mode (only an OS crash can lose
         # the last transactions), and much faster than FULL.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        try:
+            migrate(self._db, self.path)
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- completions ---------------------------------------------------------------
     def get_completion(self, key: str) -> Completion | None:

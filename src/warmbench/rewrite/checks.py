@@ -14,28 +14,15 @@ from __future__ import annotations
 import re
 
 from ..records import Completion
+from ..refusal import is_refusal
 
 CHECKS = ("error", "empty", "cut_off", "code_blocks", "length_ratio", "refusal")
 
 # A closed ``` fence, or an unclosed one running to the end (originals are sometimes cut).
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
 
-# Used only when warmbench.scoring.refusal is unavailable: openings of a refusal.
-_FALLBACK_REFUSAL = re.compile(
-    r"^\s*(?:i'?m sorry,? but|i am sorry,? but|i (?:cannot|can't|can not|won't|am unable to|am not able to)"
-    r"|as an ai\b|i apologi[sz]e,? but)", re.I)
-
-
 def code_blocks(text: str) -> list[str]:
     return _FENCE.findall(text)
-
-
-def is_refusal(text: str) -> bool:
-    try:
-        from ..scoring.refusal import is_refusal as detector
-    except ImportError:
-        return bool(_FALLBACK_REFUSAL.search(text.replace("\u2019", "'")))
-    return detector(text)
 
 
 def length_ratio(original: str, rewrite: str, slack: int = 20) -> float:

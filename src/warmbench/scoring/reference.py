@@ -23,8 +23,8 @@ import numpy as np
 from warmbench.errors import MissingExtraError, WarmbenchError
 from warmbench.records import Item, Label
 
+from ..refusal import RefusalMode, is_refusal
 from .extract import LETTERS, alias_match, extract_choice, extract_number, reference_number
-from .refusal import RefusalMode, is_refusal
 
 # texts -> (n, d) array of L2-normalised embeddings
 Embedder = Callable[[Sequence[str]], np.ndarray]

@@ -1,4 +1,4 @@
-"""Exact McNemar test on paired binary outcomes.
+"""An independent McNemar implementation the tests check ``warmbench.stats`` against.
 
 Notation used everywhere in ``warmbench.stats`` (one pair = the same prompt answered by the
 baseline arm and by the compared arm):
@@ -79,9 +79,3 @@ def mcnemar_midp(b: int, c: int) -> float:
     k = min(b, c)
     p = 2.0 * stats.binom.cdf(k, n, 0.5) - stats.binom.pmf(k, n, 0.5)
     return float(min(1.0, p))
-
-
-def mcnemar_z(b: int, c: int) -> float:
-    """|b - c| / sqrt(b + c): the McNemar z statistic (what the published code calls Cohen's g)."""
-    n = b + c
-    return float(abs(b - c) / np.sqrt(n)) if n else float("nan")

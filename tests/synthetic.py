@@ -1,4 +1,4 @@
-"""Synthetic scored tables with a known persona effect (tests and the scale benchmark).
+"""Synthetic scored tables with a known persona effect (tests and benchmarks/stats_scale.py).
 
 Every item of every dataset is asked in the study's 28 forms (9 contexts x {original, incorrect,
 correct} + the neutral control) to every arm. The probability of an error is
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ..config import ALL_CONTEXTS
-from ..layout import SCORED_COLUMNS
+from warmbench.config import ALL_CONTEXTS
+from warmbench.layout import SCORED_COLUMNS
 
 STUDY_ITEMS = {"triviaqa": 500, "truthfulqa": 500, "medqa": 500, "disinfo": 125}
 

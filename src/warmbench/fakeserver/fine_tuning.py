@@ -25,7 +25,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from ..fakeserver import FakeRequest, FakeResponse
+from .server import FakeRequest, FakeResponse
 
 KEPT_CHECKPOINTS = 3  # the API keeps the last three epochs' checkpoints
 
