@@ -168,3 +168,19 @@ def test_8_compat_fdr_cells_are_empty_in_tables_without_a_testable_row(compat):
         else:
             assert (g["p-value (FDR corrected)"] != "").all()
     assert seen == 4   # qwen-32b: disinfo Sycophancy and Normal, medqa and trivia Normal
+
+
+def test_discordance_and_exact_bound_by_hand():
+    from warmbench.stats.intervals import discordance, exact_paired_bound
+
+    # prompt 0 concordant, 1 discordant, 2 one arm only (no pair), 3 duplicated: first answer
+    pair, arm, y = [0, 0, 1, 1, 2, 3, 3, 3], [0, 1, 0, 1, 0, 0, 1, 1], [1, 1, 0, 1, 0, 1, 0, 1]
+    assert discordance(np.array(pair), np.array(arm), np.array(y)) == (3, 2)
+    assert discordance(np.array([], int), np.array([], int), np.array([])) == (0, 0)
+    assert exact_paired_bound(13) == pytest.approx(1 - 0.025 ** (1 / 13))
+    # with k discordant of n: the Clopper-Pearson upper limit (scipy's exact binomial CI)
+    from scipy.stats import binomtest
+
+    assert exact_paired_bound(20, 0.95, 3) == pytest.approx(
+        binomtest(3, 20).proportion_ci(0.95, "exact").high)
+    assert exact_paired_bound(1, 0.95, 1) == 1.0 and np.isnan(exact_paired_bound(0))

@@ -34,13 +34,17 @@ def exact_paired_bound(n_pairs: int, level: float = 0.95, discordant: int = 0) -
     return float(stats.beta.ppf(1 - alpha / 2, discordant + 1, n_pairs - discordant))
 
 
-def discordance(pair: pd.Series, arm: pd.Series, y: pd.Series) -> tuple[int, int]:
-    """(complete pairs, discordant pairs) of a long table: ``pair`` the prompt key, ``arm`` 0/1
-    (baseline / compared), ``y`` the outcome. A key answered by one arm only is not a pair; a
-    key answered twice by one arm uses its first answer."""
-    t = pd.DataFrame({"pair": pair.to_numpy(), "arm": arm.to_numpy(), "y": y.to_numpy()})
-    w = t.groupby(["pair", "arm"], sort=False)["y"].first().unstack("arm")
-    if 0 not in w.columns or 1 not in w.columns:
+def discordance(pair: pd.Series | np.ndarray, arm: pd.Series | np.ndarray,
+                y: pd.Series | np.ndarray) -> tuple[int, int]:
+    """(complete pairs, discordant pairs) of a long table: ``pair`` an integer prompt code,
+    ``arm`` 0/1 (baseline / compared), ``y`` the outcome. A code answered by one arm only is not
+    a pair; a code answered twice by one arm uses its first answer. NumPy only: it runs once per
+    reported effect, over up to the whole table."""
+    p, a = np.asarray(pair, dtype=np.int64), np.asarray(arm, dtype=np.int64)
+    yv = np.asarray(y)
+    if p.size == 0:
         return 0, 0
-    w = w.dropna(subset=[0, 1])
-    return len(w), int(np.sum(w[0].to_numpy() != w[1].to_numpy()))
+    keys, first = np.unique(p * 2 + a, return_index=True)   # sorted: arm 0 before arm 1
+    code, side, out = keys // 2, keys % 2, yv[first]
+    both = (code[:-1] == code[1:]) & (side[:-1] == 0) & (side[1:] == 1)
+    return int(both.sum()), int(np.sum(out[:-1][both] != out[1:][both]))
