@@ -44,8 +44,10 @@ def _print_tables(a: Any, s: dict[str, Any]) -> None:
                 t.add_row(r.comparison, r.model, str(r.level), str(r.n),
                           f"{r.ame_pp + 0.0:+.2f} (limit)", "no valid SE", "")
                 continue
-            t.add_row(r.comparison, r.model, str(r.level), str(r.n), f"{r.ame_pp:+.2f}",
-                      f"[{r.ci_low_pp:+.2f}, {r.ci_high_pp:+.2f}]", f"{r.p_value:.3g}")
+            exact = str(getattr(r, "ci_method", "")).startswith("exact")
+            t.add_row(r.comparison, r.model, str(r.level), str(r.n), f"{r.ame_pp + 0.0:+.2f}",
+                      f"[{r.ci_low_pp:+.2f}, {r.ci_high_pp:+.2f}]" + (" exact" if exact else ""),
+                      "" if r.p_value != r.p_value else f"{r.p_value:.3g}")   # NaN: no test
         con.print(t)
     for comp, p in a.paired.groupby("comparison", sort=True):
         p = p[(p["level"] == "pooled") & (p["context"] == "all")]
