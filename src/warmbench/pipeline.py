@@ -211,9 +211,6 @@ def _pool_base_outputs(cfg: ExperimentConfig) -> None:
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
                 progress: Progress | None) -> dict[str, Any]:
-    from .backends.base import set_backend_defaults
-
-    set_backend_defaults(cfg.backend_options)
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)
     update_manifest(run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed},

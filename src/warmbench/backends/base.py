@@ -1,9 +1,11 @@
-"""The one protocol every text producer implements, and the spec-string registry."""
+"""The one protocol every text producer implements, and ``get_backend`` that builds one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from ..records import ChatRequest, Completion, SamplingParams
 from .spec import ModelSpec, parse_spec
@@ -31,6 +33,19 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def request_seed(request: ChatRequest, params: SamplingParams, sample_index: int = 0) -> int:
+    """The seeding rule of every backend: a request's seed is derived from its messages, the
+    base seed and the sample index (63 bits of a SHA-256), never from its position in a batch.
+
+    So the same request samples alike whatever batch, order or resumed run it lands in, and
+    repeated samples (sample_index 0, 1, ...) differ. hf draws its own noise per row from this
+    seed; vLLM and OpenAI-compatible servers receive it as the request's ``seed`` (honoured
+    exactly by vLLM with batch-invariant settings, best-effort by hosted APIs).
+    """
+    blob = json.dumps([request.as_dicts(), params.seed, sample_index]).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & ((1 << 63) - 1)
+
+
 # Backends that can answer with a constrained choice (``SamplingParams.choices``): they score
 # the candidate texts themselves. API backends cannot, and must not silently generate freely.
 CHOICE_BACKENDS = ("hf", "scripted")
@@ -45,35 +60,16 @@ def refuse_choices(spec: ModelSpec, params: SamplingParams) -> None:
             f"({', '.join(CHOICE_BACKENDS)}); the {spec.backend} backend generates freely")
 
 
-# Per-backend default options from the experiment config (``backend_options:`` in YAML, e.g.
-# ``{vllm: {tensor_parallel_size: 4}, openai: {timeout: 120}}``); explicit options win.
-_DEFAULTS: dict[str, dict] = {}
+def get_backend(spec: str | ModelSpec, options: Mapping[str, Mapping[str, Any]] | None = None,
+                **overrides: Any) -> Backend:
+    """Build a backend from a spec.
 
+    ``options`` is a config's ``backend_options`` (``{backend: {option: value}}``); the entry
+    for this spec's backend applies, and keyword ``overrides`` win over it. Both are checked
+    against the backend's ``Options`` model: an unknown key is an error, never ignored.
+    """
+    from .registry import backend_class, parse_options
 
-def set_backend_defaults(options: dict[str, dict] | None) -> None:
-    _DEFAULTS.clear()
-    for name, opts in (options or {}).items():
-        _DEFAULTS[name] = dict(opts or {})
-
-
-def get_backend(spec: str | ModelSpec, **options) -> Backend:
-    """Build a backend from a spec string. Heavy imports happen only here, lazily."""
     ms = parse_spec(spec) if isinstance(spec, str) else spec
-    options = {**_DEFAULTS.get(ms.backend, {}), **options}
-    if ms.backend == "scripted":
-        from .scripted import ScriptedBackend
-
-        return ScriptedBackend(ms, **options)
-    if ms.backend == "hf":
-        from .hf import HFBackend
-
-        return HFBackend(ms, **options)
-    if ms.backend == "openai":
-        from .openai_backend import OpenAIBackend
-
-        return OpenAIBackend(ms, **options)
-    if ms.backend == "vllm":
-        from .vllm_backend import VLLMBackend
-
-        return VLLMBackend(ms, **options)
-    raise AssertionError(ms.backend)  # parse_spec already rejected unknown names
+    merged = {**((options or {}).get(ms.backend) or {}), **overrides}
+    return backend_class(ms.backend)(ms, parse_options(ms.backend, merged))

@@ -17,17 +17,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
-from .base import ResultCallback
+from .base import ResultCallback, request_seed
+from .registry import BackendOptions
 from .spec import ModelSpec, adapter_hash
 
 
@@ -138,13 +139,22 @@ def _attach_adapter(loaded: _Loaded, adapter_dir: str) -> str:
         return name
 
 
-class HFBackend:
-    """Local transformers generation. Options: batch_size, device, dtype."""
+class HFOptions(BackendOptions):
+    batch_size: int = Field(16, ge=1, description="Requests generated together (left-padded).")
+    device: str | None = Field(None, description="cuda, cuda:1, mps or cpu; default: the best available.")
+    dtype: str | None = Field(None, description="float32, bfloat16 or float16; default by device.")
+    max_batch_tokens: int | None = Field(
+        None, ge=1, description="Padded tokens one batch may hold (default 262,144 on CUDA, 16,384 on a CPU).")
 
-    def __init__(self, spec: ModelSpec, *, batch_size: int = 16, device: str | None = None,
-                 dtype: str | None = None, max_batch_tokens: int | None = None, **_: object):
-        if batch_size < 1:
-            raise WarmbenchError(f"hf backend: batch_size must be >= 1, got {batch_size}")
+
+class HFBackend:
+    """Local transformers generation (options: :class:`HFOptions`)."""
+
+    Options = HFOptions
+
+    def __init__(self, spec: ModelSpec, options: HFOptions | None = None):
+        o = options or HFOptions()
+        batch_size, device, dtype, max_batch_tokens = o.batch_size, o.device, o.dtype, o.max_batch_tokens
         if spec.adapter and not (Path(spec.adapter) / "adapter_config.json").exists():
             raise WarmbenchError(
                 f"hf backend: adapter folder {spec.adapter!r} has no adapter_config.json")
@@ -238,7 +248,7 @@ class HFBackend:
         if params.choices:
             self._choose(todo, encoded, params.choices, out, on_result)
             return [c for c in out if c is not None]
-        seeds = [_row_seed(requests[i], params, sample_index) for i in range(len(requests))]
+        seeds = [request_seed(requests[i], params, sample_index) for i in range(len(requests))]
         for batch in self._batches(todo, encoded, params.max_tokens):
             for i, c in zip(batch, self._run_batch([encoded[i] for i in batch], params,
                                                    [seeds[i] for i in batch]), strict=True):
@@ -343,12 +353,6 @@ class HFBackend:
     def close(self) -> None:
         # The base stays cached for other backends in this process; see ``clear_cache``.
         pass
-
-
-def _row_seed(req: ChatRequest, params: SamplingParams, sample_index: int) -> int:
-    """A request's own seed: the same request, seed and sample index always sample alike."""
-    digest = hashlib.sha256(json.dumps([req.as_dicts(), params.seed, sample_index]).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 class PerRowSampler:

@@ -32,12 +32,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ..errors import MissingExtraError, WarmbenchError
+from ..errors import MissingExtraError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import resolve_api_key, resolve_base_url, scrub
-from .base import ResultCallback, refuse_choices
+from .base import ResultCallback, refuse_choices, request_seed
+from .registry import BackendOptions
 from .spec import ModelSpec
 
 log = logging.getLogger("warmbench.openai")
@@ -176,24 +178,39 @@ def _is_retryable(exc: BaseException) -> bool:
     return False
 
 
+class OpenAIOptions(BackendOptions):
+    concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request before it counts as failed.")
+    max_retries: int = Field(6, ge=0, description="Retries after the first attempt (429, 5xx, timeouts).")
+    api_key: str | None = Field(None, description="Key; default OPENAI_API_KEY (or the .env file).")
+    base_url: str | None = Field(None, description="Server URL; default the spec's URL or OPENAI_BASE_URL.")
+    price_per_1k: tuple[float, float] | None = Field(
+        None, description="USD per 1,000 (input, output) tokens, for models without a known price.")
+    backoff_base: float = Field(1.0, ge=0, description="First retry wait in seconds (doubles, jittered).")
+    backoff_max: float = Field(60.0, ge=0, description="Longest wait between retries.")
+    retry_after_max: float = Field(300.0, ge=0, description="Longest Retry-After honoured.")
+    max_tokens_param: str | None = Field(
+        None, description="max_tokens or max_completion_tokens; default by model family.")
+    send_seed: bool = Field(True, description="Send the request's seed (see the seeding rule).")
+    extra_body: dict[str, Any] | None = Field(None, description="Extra JSON fields of every request.")
+    env_file: str | Path | None = Field(".env", description="A .env file to read keys from (None: none).")
+
+
 class OpenAIBackend:
-    """See the module docstring. Options come from ``get_backend(spec, **options)``."""
+    """See the module docstring; options: :class:`OpenAIOptions`."""
 
     # cached_generate hands over this many requests at once: each batch ends with its slowest
     # request, so small batches would waste the concurrency (results commit one by one anyway).
     preferred_chunk_size = 1024
 
-    def __init__(self, spec: ModelSpec, *, concurrency: int = 8, timeout: float = 60.0,
-                 max_retries: int = 6, api_key: str | None = None, base_url: str | None = None,
-                 price_per_1k: tuple[float, float] | None = None, backoff_base: float = 1.0,
-                 backoff_max: float = 60.0, retry_after_max: float = 300.0,
-                 max_tokens_param: str | None = None, send_seed: bool = True,
-                 extra_body: dict[str, Any] | None = None, env_file: str | Path | None = ".env",
-                 **_ignored: object):
-        if concurrency < 1:
-            raise WarmbenchError(f"openai backend: concurrency must be >= 1, got {concurrency}")
-        if max_retries < 0:
-            raise WarmbenchError(f"openai backend: max_retries must be >= 0, got {max_retries}")
+    Options = OpenAIOptions
+
+    def __init__(self, spec: ModelSpec, options: OpenAIOptions | None = None):
+        o = options or OpenAIOptions()
+        concurrency, timeout, max_retries = o.concurrency, o.timeout, o.max_retries
+        api_key, base_url, price_per_1k, env_file = o.api_key, o.base_url, o.price_per_1k, o.env_file
+        backoff_base, backoff_max, retry_after_max = o.backoff_base, o.backoff_max, o.retry_after_max
+        max_tokens_param, send_seed, extra_body = o.max_tokens_param, o.send_seed, o.extra_body
         _import_openai()
         self.spec = spec
         self.base_url = resolve_base_url(base_url or spec.base_url, env_file=env_file)
@@ -387,7 +404,7 @@ class OpenAIBackend:
             "timeout": self.timeout,
         }
         if self.send_seed:
-            kwargs["seed"] = params.seed + sample_index
+            kwargs["seed"] = request_seed(req, params, sample_index)
         if self.extra_body:
             kwargs["extra_body"] = self.extra_body
         self.stats.http_requests += 1

@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from pydantic import Field
+
 from ..errors import WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from .base import ResultCallback
+from .registry import BackendOptions
 from .spec import ModelSpec
 
 _POOL = (
@@ -26,14 +29,19 @@ _POOL = (
 )
 
 
+class ScriptedOptions(BackendOptions):
+    replies: tuple[str, ...] | None = Field(
+        None, description="Replies handed out in turn, cycling (tests; overrides the spec's mode).")
+    fn: Callable[[ChatRequest, SamplingParams, int], str] | None = Field(
+        None, description="reply = fn(request, params, sample_index) (tests, from Python only).")
+
+
 class ScriptedBackend:
-    def __init__(
-        self,
-        spec: ModelSpec,
-        replies: Sequence[str] | None = None,
-        fn: Callable[[ChatRequest, SamplingParams, int], str] | None = None,
-        **_: object,
-    ):
+    Options = ScriptedOptions
+
+    def __init__(self, spec: ModelSpec, options: ScriptedOptions | None = None):
+        o = options or ScriptedOptions()
+        replies, fn = o.replies, o.fn
         self.spec = spec
         self._replies = list(replies) if replies else None
         self._fn = fn

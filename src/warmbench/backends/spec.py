@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WarmbenchError
+from .registry import BACKENDS
 
-KNOWN_BACKENDS = ("hf", "vllm", "openai", "scripted")
+# The spec prefixes: the registry's keys (one place to add a backend).
+KNOWN_BACKENDS = tuple(BACKENDS)
 
 
 @dataclass(frozen=True)

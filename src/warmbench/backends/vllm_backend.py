@@ -29,9 +29,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
-from .base import ResultCallback, refuse_choices
+from .base import ResultCallback, refuse_choices, request_seed
+from .registry import BackendOptions
 from .spec import ModelSpec, adapter_hash
 
 log = logging.getLogger("warmbench.vllm")
@@ -46,14 +49,17 @@ def import_vllm() -> Any:
 
 
 # -- pure mapping functions ---------------------------------------------------------------
-def sampling_kwargs(params: SamplingParams, sample_index: int = 0) -> dict[str, Any]:
-    """Our SamplingParams -> ``vllm.SamplingParams`` keyword arguments.
+def sampling_kwargs(params: SamplingParams, request: ChatRequest,
+                    sample_index: int = 0) -> dict[str, Any]:
+    """Our SamplingParams -> ``vllm.SamplingParams`` keyword arguments for one request.
 
-    Each sample index gets its own seed (base seed + index), as in the other backends, so
-    repeated samples differ but every one is reproducible. Temperature 0 is greedy in vLLM.
+    The seed follows the one rule of every backend (:func:`request_seed`): derived from the
+    request's messages, the base seed and the sample index, so a request samples alike in any
+    batch. (vLLM reproduces a per-request seed exactly only with batch-invariant settings;
+    see the GPU docs.) Temperature 0 is greedy in vLLM.
     """
     return {"n": 1, "temperature": float(params.temperature), "top_p": float(params.top_p),
-            "max_tokens": int(params.max_tokens), "seed": int(params.seed) + int(sample_index)}
+            "max_tokens": int(params.max_tokens), "seed": request_seed(request, params, sample_index)}
 
 
 def engine_kwargs(model: str, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
@@ -156,13 +162,14 @@ def gpu_groups(data_parallel_size: int, tensor_parallel_size: int,
 
 
 def run_chat(llm: Any, vllm: Any, conversations: list[list[dict[str, str]]],
-             sampling: dict[str, Any], lora: tuple[str, int, str] | None) -> list[Completion]:
-    """One ``LLM.chat`` call for a batch of conversations; one Completion per conversation."""
+             sampling: list[dict[str, Any]], lora: tuple[str, int, str] | None) -> list[Completion]:
+    """One ``LLM.chat`` call for a batch of conversations (one sampling dict each, for their own
+    seeds); one Completion per conversation."""
     lora_request = None
     if lora:
         # positional (name, int_id, path): the path keyword was renamed across vLLM versions
         lora_request = importlib.import_module("vllm.lora.request").LoRARequest(*lora)
-    outputs = llm.chat(conversations, vllm.SamplingParams(**sampling), use_tqdm=False,
+    outputs = llm.chat(conversations, [vllm.SamplingParams(**k) for k in sampling], use_tqdm=False,
                        lora_request=lora_request)
     if len(outputs) != len(conversations):
         raise WarmbenchError(f"vllm returned {len(outputs)} outputs for {len(conversations)} requests")
@@ -227,7 +234,7 @@ class _Engine:
                 raise WarmbenchError(f"vllm data-parallel engine {rank} failed to start: "
                                      f"{err.strip().splitlines()[-1]}")
 
-    def chat(self, conversations: list[list[dict[str, str]]], sampling: dict[str, Any],
+    def chat(self, conversations: list[list[dict[str, str]]], sampling: list[dict[str, Any]],
              lora: tuple[str, int, str] | None, on_shard: Any) -> None:
         """Answer every conversation; ``on_shard(indices, completions)`` as each part is done."""
         with self.lock:  # one batch at a time per engine: vLLM's LLM is not thread-safe
@@ -239,7 +246,8 @@ class _Engine:
             self._jobs += 1
             job = self._jobs
             for rank, idx in enumerate(parts):
-                self.inboxes[rank].put((job, [conversations[i] for i in idx], sampling, lora))
+                self.inboxes[rank].put((job, [conversations[i] for i in idx],
+                                        [sampling[i] for i in idx], lora))
             failures: list[str] = []
             for _ in parts:  # every part is collected, so no stale answer reaches the next job
                 got, rank, res = self._next_answer()
@@ -289,14 +297,30 @@ def _engine_key(kwargs: dict[str, Any], dp: int) -> str:
     return json.dumps([core, dp], sort_keys=True, default=str)
 
 
-class VLLMBackend:
-    """See the module docstring. Options come from ``get_backend(spec, **options)``."""
+class VLLMOptions(BackendOptions):
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans.")
+    data_parallel_size: int = Field(1, ge=1, description="Engines, each on its own GPUs; requests split between them.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of each GPU's memory vLLM may take.")
+    max_lora_rank: int = Field(64, ge=1, description="Largest adapter rank the engine accepts.")
+    max_loras: int = Field(4, ge=1, description="Adapters resident at once.")
+    max_model_len: int | None = Field(None, ge=1, description="Context length cap (default: the model's).")
+    dtype: str = Field("auto", description="Weights' dtype (auto, bfloat16, float16).")
+    seed: int = Field(0, description="The engine's own seed (requests carry their own, see the seeding rule).")
+    enable_lora: bool | None = Field(None, description="Start with LoRA on (default: when the spec has an adapter).")
+    engine_kwargs: dict[str, Any] | None = Field(None, description="Extra keyword arguments of vllm.LLM.")
 
-    def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, data_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9, max_lora_rank: int = 64, max_loras: int = 4,
-                 max_model_len: int | None = None, dtype: str = "auto", seed: int = 0,
-                 enable_lora: bool | None = None, engine_kwargs: dict[str, Any] | None = None,
-                 **_ignored: object):
+
+class VLLMBackend:
+    """See the module docstring; options: :class:`VLLMOptions`."""
+
+    Options = VLLMOptions
+
+    def __init__(self, spec: ModelSpec, options: VLLMOptions | None = None):
+        o = options or VLLMOptions()
+        tensor_parallel_size, data_parallel_size = o.tensor_parallel_size, o.data_parallel_size
+        gpu_memory_utilization, max_model_len, dtype = o.gpu_memory_utilization, o.max_model_len, o.dtype
+        max_lora_rank, max_loras, enable_lora = o.max_lora_rank, o.max_loras, o.enable_lora
+        seed, engine_kwargs = o.seed, o.engine_kwargs
         if data_parallel_size < 1:
             raise WarmbenchError(f"vllm backend: data_parallel_size must be >= 1, got {data_parallel_size}")
         import_vllm()  # fail early, with the install hint, before touching adapters or GPUs
@@ -345,7 +369,8 @@ class VLLMBackend:
                 if on_result is not None:
                     on_result(i, c)
 
-        self._engine.chat([r.as_dicts() for r in requests], sampling_kwargs(params, sample_index),
+        self._engine.chat([r.as_dicts() for r in requests],
+                          [sampling_kwargs(params, r, sample_index) for r in requests],
                           self._lora, on_shard)
         return [c if c is not None else Completion(error="not generated") for c in out]
 

@@ -217,7 +217,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     options: dict[str, Any] = {}
     if r.model.startswith("openai:"):
         options["concurrency"] = r.concurrency
-    backend = get_backend(r.model, **options)
+    backend = get_backend(r.model, cfg.backend_options, **options)
     params = SamplingParams(temperature=r.temperature, max_tokens=r.max_tokens, seed=cfg.seed)
     results: dict[str, dict[Turn, str]] = {}
     stats: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,7 @@ scorers. Either way the ``scorer`` column says who decided each row.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -127,6 +127,7 @@ def score_answers(
     concurrency: int = 8,
     constrained: bool = False,
     progress: Progress | None = None,
+    backend_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, int]:
     """Store a verdict for every answer that lacks one from its active scorer."""
     existing = load_verdicts(store, answers)
@@ -147,7 +148,8 @@ def score_answers(
     if need_judge:
         assert judge_spec is not None
         own = backend is None
-        be = backend or get_backend(judge_spec, concurrency=concurrency)
+        be = backend or get_backend(judge_spec, backend_options, **(
+            {"concurrency": concurrency} if judge_spec.startswith("openai:") else {}))
         try:
             cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
@@ -212,7 +214,8 @@ def run_judge(
     judge_spec = backend.spec.text if backend is not None else jc.model
     counts = score_answers(store, answers, items, prompts, judge_spec=judge_spec, backend=backend,
                            embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
-                           concurrency=jc.concurrency, constrained=jc.constrained, progress=progress)
+                           concurrency=jc.concurrency, constrained=jc.constrained, progress=progress,
+                           backend_options=cfg.backend_options)
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
                       refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained)
     run_dir = store.run_dir

@@ -23,6 +23,7 @@ the base and every checkpoint share one engine (one model load; adapters as LoRA
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,9 @@ def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, floa
 
 
 def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prompts: list[dict],
-                     params: SamplingParams, progress=None, **backend_options: Any) -> list[dict]:
+                     params: SamplingParams, progress=None,
+                     backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+                     **overrides: Any) -> list[dict]:
     """One row per successful answer of every (persona, epoch, spec) to every prompt."""
     requests = [ChatRequest.from_user(p["prompt"], tag=f"warmth:{p['id']}") for p in prompts]
     parsed = [parse_spec(spec) for _, _, spec in models]
@@ -199,10 +202,10 @@ def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prom
             if len(store.done_keys(keys)) == len(set(keys)):
                 backend = CacheOnlyBackend(ms)
             else:
-                opts = dict(backend_options)
+                opts = dict(overrides)
                 if ms.backend == "vllm" and vllm_lora:
                     opts.setdefault("enable_lora", True)
-                backend = get_backend(ms, **opts)
+                backend = get_backend(ms, backend_options, **opts)
             try:
                 comps = cached_generate(store, backend, requests, params, kind="warmth",
                                         progress=progress,
@@ -248,7 +251,7 @@ def _read_json(path: Path) -> dict:
 
 
 def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | None = None,
-                   **backend_options: Any) -> dict[str, Any]:
+                   **overrides: Any) -> dict[str, Any]:
     """Answer, score, table, plot and choose a checkpoint per persona (idempotent)."""
     w = cfg.warmth
     run_dir = Path(store.run_dir)
@@ -256,7 +259,8 @@ def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | No
     ckpts = load_checkpoints(run_dir, personas, cfg.train.base_model)
     params = SamplingParams(temperature=w.temperature, max_tokens=w.max_tokens, seed=cfg.seed)
     models = trajectory_models(cfg, ckpts)
-    rows = generate_answers(store, models, prompts, params, progress, **backend_options)
+    rows = generate_answers(store, models, prompts, params, progress, cfg.backend_options,
+                            **overrides)
     if not rows:
         raise WarmbenchError("no validation answers could be generated; see the store's errors")
     answers = pd.DataFrame(rows)
