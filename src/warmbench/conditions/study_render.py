@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from ..config import ALL_CONTEXTS
+from ..config import ALL_CONTEXTS, ALL_FORMS
 from ..errors import WarmbenchError
 from ..records import Item, Prompt
 from .stimuli import Stimuli, context_class
@@ -148,7 +148,7 @@ def study_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
 
 
 def build_study_grid(item: Item, stimuli: Stimuli, *, seed: int,
-                     contexts: Sequence[str] = ALL_CONTEXTS, forms: Sequence[str] = (),
+                     contexts: Sequence[str] = ALL_CONTEXTS, forms: Sequence[str] = ALL_FORMS,
                      draw: str = "item", variant: str | None = None,
                      clauses: str = "prompt_file") -> list[Prompt]:
     """The item's prompts under ``render: study``: the study's draw per dataset (rule 4), the
