@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -214,6 +215,10 @@ def test_published_stats_then_report_end_to_end(sample, tmp_path):
     assert {p.stem for p in pngs} >= {"error_rates", "context_gap"}
     assert html.count('<figure><img alt=') == len(pngs)
     assert "+0.00 (limit, no valid SE)" in html and "+0.00 pp [-0.00, +0.00]" not in html
+    # a separated coefficient shows its value and no SE, z, p or CI (was: SE 0.715, p = 0)
+    flat = re.sub(r"\s+", "", html)
+    assert re.search(r"<td>C\(amendment_group\)\[T\.emotion\]</td><td>-27\.18</td>"
+                     r"(<td></td>){5}<td>True</td>", flat)
     assert "the study&#39;s released judged outputs" in html       # provenance: the source
     assert "published data: sample_data" in html                    # title
     marker = '<script type="application/json" id="answers-data">'
