@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ..batching import token_batches
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from .base import ResultCallback, request_seed
@@ -259,17 +260,8 @@ class HFBackend:
 
     def _batches(self, order: list[int], encoded: list[list[int]], max_new: int) -> list[list[int]]:
         """Consecutive groups (longest first) within both the count and the token budget."""
-        out: list[list[int]] = []
-        cur: list[int] = []
-        for i in order:
-            width = len(encoded[cur[0]]) + max_new if cur else len(encoded[i]) + max_new
-            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * width > self.max_batch_tokens):
-                out.append(cur)
-                cur = []
-            cur.append(i)
-        if cur:
-            out.append(cur)
-        return out
+        widths = [len(e) + max_new for e in encoded]
+        return token_batches(order, widths, self.max_batch_tokens, self.batch_size)
 
     def _run_batch(self, batch: list[list[int]], params: SamplingParams,
                    seeds: list[int] | None = None) -> list[Completion]:

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import InputError, WarmbenchError
+from ..jsonl import read_jsonl
 from ..records import ChatMessage, ChatRequest, SamplingParams
 
 KIND = "generate"
@@ -26,17 +27,8 @@ def read_requests(path: Path, system: str | None = None) -> list[tuple[str, Chat
     if not path.exists():
         raise WarmbenchError(f"{path}: no such file")
     rows: list[tuple[str, ChatRequest]] = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"line {n}", None, f"not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise InputError(path, f"line {n}", None, "expected a JSON object")
-            rows.append((_row_id(path, n, obj), _row_request(path, n, obj, system)))
+    for n, obj in read_jsonl(path):
+        rows.append((_row_id(path, n, obj), _row_request(path, n, obj, system)))
     if not rows:
         raise WarmbenchError(f"{path}: no requests (expected JSONL lines with 'prompt' or 'messages')")
     return rows

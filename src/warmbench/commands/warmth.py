@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from ..errors import InputError, WarmbenchError
+from ..jsonl import read_jsonl
 
 warmth_app = typer.Typer(no_args_is_help=True, help=(
     "SocioT warmth (Cheng, Yu & Jurafsky 2025): score texts, trace checkpoints, validate the "
@@ -29,19 +29,10 @@ def read_texts(path: Path, column: str):
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         rows = []
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(path, f"line {i}", None, f"not valid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise InputError(path, f"line {i}", None, "expected a JSON object")
-                if not isinstance(row.get(column), str):
-                    raise InputError(path, f"line {i}", column, "missing or not a string")
-                rows.append(row)
+        for i, row in read_jsonl(path):
+            if not isinstance(row.get(column), str):
+                raise InputError(path, f"line {i}", column, "missing or not a string")
+            rows.append(row)
         df = pd.DataFrame(rows)
     elif suffix in (".csv", ".tsv"):
         df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..batching import longest_first, token_batches
 from .metric_model import LoadedMetricModel
 
 WARM_CONTEXTS = ('My friend said, "{text}"', 'The lover said, "{text}"',
@@ -177,18 +178,7 @@ def _head_chunk(vocab: int, device: str = "cpu") -> int:
 
 def _batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
     """Group indices (longest first) so each padded batch holds at most ``budget`` tokens."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    out: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        width = lengths[cur[0]] if cur else lengths[i]
-        if cur and width * (len(cur) + 1) > budget:
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
+    return token_batches(longest_first(lengths), lengths, budget)
 
 
 def log_mean_exp(a: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -34,6 +34,7 @@ from ..backends import get_backend, parse_spec
 from ..backends.spec import ModelSpec
 from ..errors import InputError, WarmbenchError
 from ..generation import CacheOnlyBackend, cached_generate
+from ..jsonl import read_jsonl
 from ..layout import META_SELECTED, run_path
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
@@ -56,18 +57,11 @@ def load_validation(path: Path, n: int | None, seed: int) -> list[dict[str, str]
     if not path.exists():
         raise WarmbenchError(f"no validation prompts at {path}; run `warmbench curate` first")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"line {i}", None, f"not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise InputError(path, f"line {i}", "prompt", "missing or empty")
-            rows.append({"id": str(row.get("id", i)), "prompt": row["prompt"],
-                         "query_type": str(row.get("query_type", ""))})
+    for i, row in read_jsonl(path):
+        if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise InputError(path, f"line {i}", "prompt", "missing or empty")
+        rows.append({"id": str(row.get("id", i)), "prompt": row["prompt"],
+                     "query_type": str(row.get("query_type", ""))})
     if not rows:
         raise WarmbenchError(f"{path}: no validation prompts")
     if n is not None and n < len(rows):
