@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install quickstart test lint bench clean-venv browser readme
+.PHONY: install quickstart test lint bench clean-venv browser docs readme
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,10 +35,13 @@ quickstart: install
 test: install browser
 	$(BIN)/python -m pytest -q -x --timeout=900
 
-# README.md is assembled from docs/readme/*.md (the config reference is generated).
-readme: install
-	$(BIN)/python -m warmbench.config_reference > docs/readme/80-config.md
-	for f in docs/readme/*.md; do sed -e '$$a\' "$$f"; echo; done > README.md
+# The docs site (docs/, mkdocs.yml): regenerate the config reference, then build strictly into
+# site/. `.venv/bin/mkdocs serve` browses it. README.md is a hand-written landing page.
+docs: install
+	$(BIN)/python -m warmbench.config_reference > docs/config.md
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+readme: docs
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -1,6 +1,6 @@
 """The config reference of the README, generated from the pydantic models so it stays true.
 
-``python -m warmbench.config_reference > docs/readme/80-config.md``; a test checks the
+``python -m warmbench.config_reference > docs/config.md``; a test checks the
 committed file matches.
 """
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from .config import ExperimentConfig
 
-HEADER = """## Config reference
+HEADER = """# Config reference
 
 An experiment is one YAML file (`examples/quickstart.yaml`, `examples/study.yaml`). Every field is
 optional except each arm's `name` and `model`; a bad field is reported as

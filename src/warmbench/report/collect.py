@@ -19,21 +19,38 @@ from typing import Any
 
 import pandas as pd
 
+from .belief import BeliefEffect, belief_effects
+from .browser import browser_data, store_details
+from .headline import Finding, belief_findings, findings
+from .runinfo import ArmInfo, arm_infos, effect_noun, forms_note, toy_models
+
 # Tables shown first, in this order, with a one-line explanation; any other CSV under
-# RUN/stats/ follows.
+# RUN/stats/ follows. headline.csv is shown as sentences (headline.py), not as a table.
 KNOWN_TABLES: dict[str, str] = {
-    "headline.csv": "Headline effects.",
-    "paired.csv": "Paired comparison of each persona arm with the baseline on identical prompts "
-                  "(exact McNemar test, Benjamini–Hochberg within the declared family, Cohen's g, "
-                  "conditional odds ratio).",
-    "marginal_effects.csv": "Average marginal effects of fine-tuning on the error rate, in percentage points.",
-    "regressions.csv": "Binomial GLM coefficients (logit link) of models M1–M4.",
-    "general.csv": "General-capability benchmarks (MMLU, GSM8K, AdvBench) with 95% confidence intervals.",
+    "paired.csv": "Each persona arm against the baseline on identical prompts: the share answered "
+                  "correctly by each, the pairs only one of them got right, the exact McNemar test "
+                  "and its Benjamini–Hochberg adjustment, Cohen's g and the conditional odds ratio. "
+                  "One row per model, dataset, context and form, plus pooled rows.",
+    "marginal_effects.csv": "Average marginal effect of {noun} on the error rate, in percentage "
+                            "points, from the study's regressions: M1 plain questions; M2 by "
+                            "context group; M3 by context; M4 with and without a stated belief.",
+    "regressions.csv": "Coefficients (log-odds) of the binomial regressions M1–M4 behind the effects above.",
+    "general.csv": "Accuracy on the general benchmarks (MMLU, GSM8K; AdvBench: share refused) with "
+                   "95% Wilson intervals.",
     "refusals.csv": "Refusal rates per arm and dataset.",
 }
+FIGURE_CAPTIONS = {
+    "error_rates": "Error rate of each arm per dataset, on the plain questions and when the user "
+                   "states a wrong belief (95% Wilson intervals).",
+    "context_gap": "Change in error rate against the baseline, per context, on identical prompts "
+                   "(95% intervals).",
+    "general": "Accuracy on the general benchmarks (95% Wilson intervals).",
+    "warmth_trajectory": "Warmth (SocioT) of each checkpoint's answers; epoch 0 is the original model.",
+    "trajectory": "Warmth (SocioT) of each checkpoint's answers; epoch 0 is the original model.",
+}
+FIGURE_ORDER = {"error_rates": 0, "context_gap": 1, "general": 2, "warmth_trajectory": 3}
 COMPAT_CAPTION = ("The published summary layout (--compat), column for column like the study's "
                   "results_*.csv, defects included.")
-MAX_BROWSER_PROMPTS = 4000
 
 
 @dataclass
@@ -42,6 +59,7 @@ class Figure:
     caption: str
     png_b64: str | None = None
     svg: str | None = None
+    wide: bool = False   # wider than about twice its height: spans the whole row
 
 
 @dataclass
@@ -49,7 +67,14 @@ class ReportData:
     run_dir: Path
     manifest: dict[str, Any] = field(default_factory=dict)
     stats_summary: dict[str, Any] = field(default_factory=dict)
-    tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
+    tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)   # file, caption, raw
+    arms_info: dict[str, ArmInfo] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)        # each arm vs the baseline
+    belief: list[BeliefEffect] = field(default_factory=list)      # a stated belief, within each arm
+    belief_findings: list[Finding] = field(default_factory=list)
+    toy_models: list[str] = field(default_factory=list)
+    forms_note: str | None = None
+    effect_noun: str = "the persona"
     figures: list[Figure] = field(default_factory=list)
     browser: dict[str, Any] = field(default_factory=dict)
     scorer: str | None = None
@@ -96,6 +121,13 @@ def _show_not_estimable(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _png_size(blob: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (0, 0 when it is not a PNG)."""
+    if blob[:8] != b"\x89PNG\r\n\x1a\n" or len(blob) < 24:
+        return 0, 0
+    return int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
+
+
 def collect(run_dir: str | Path) -> ReportData:
     run_dir = Path(run_dir)
     data = ReportData(run_dir=run_dir)
@@ -114,9 +146,12 @@ def collect(run_dir: str | Path) -> ReportData:
     csvs += [p for p in extra if p.exists()]
     order = {name: i for i, name in enumerate(KNOWN_TABLES)}
     for p in sorted(csvs, key=lambda p: (order.get(p.name, 99), str(p))):
+        if p.name == "headline.csv":
+            continue  # the headline section says it in sentences
         caption = KNOWN_TABLES.get(p.name, "")
         if p.name == "trajectory.csv":
-            caption = "SocioT warmth of each checkpoint's answers to the validation prompts (epoch 0 = original model)."
+            caption = ("SocioT warmth of each checkpoint's answers to the validation prompts "
+                       "(epoch 0 = the original model).")
         elif p.name.startswith("results_"):
             caption = COMPAT_CAPTION
         try:
@@ -127,18 +162,35 @@ def collect(run_dir: str | Path) -> ReportData:
         if p.name == "marginal_effects.csv":
             table = _show_not_estimable(table)
         data.tables.append((p.name, caption, table))
+    st = data.stats_summary
+    cfg = data.manifest.get("config") or {}
+    baseline = str(st.get("baseline") or "original")
+    arms = [str(a) for a in st.get("arms") or []]
+    declared = [str(a.get("name")) for a in cfg.get("arms") or []]
+    arms.sort(key=lambda a: declared.index(a) if a in declared else len(declared))  # config order
+    data.arms_info = arm_infos(cfg, baseline, arms)
+    data.effect_noun = effect_noun(data.arms_info, arms)
+    data.tables = [(n, c.replace("{noun}", data.effect_noun), t) for n, c, t in data.tables]
+    raw = {n: t for n, _, t in data.tables}
+    data.findings = findings(raw.get("marginal_effects.csv"), raw.get("paired.csv"),
+                             data.arms_info, baseline, arms)
+    data.toy_models = toy_models(cfg)
     own_trajectory = (run_dir / "warmth" / "trajectory.png").exists()
     for d in (stats_dir / "figures", run_dir / "warmth"):
         if not d.is_dir():
             continue
-        for png in sorted(d.glob("*.png")):
+        # the error rates first: they are what the headline is about
+        for png in sorted(d.glob("*.png"), key=lambda p: (FIGURE_ORDER.get(p.stem, 9), p.stem)):
             if own_trajectory and png.stem == "warmth_trajectory":
                 continue  # the warmth stage's own plot (with its metric model) is shown instead
             svg = png.with_suffix(".svg")
+            blob = png.read_bytes()
+            w, h = _png_size(blob)
             data.figures.append(Figure(
-                name=png.stem, caption=png.stem.replace("_", " "),
-                png_b64=base64.b64encode(png.read_bytes()).decode("ascii"),
+                name=png.stem, caption=FIGURE_CAPTIONS.get(png.stem, png.stem.replace("_", " ")),
+                png_b64=base64.b64encode(blob).decode("ascii"),
                 svg=svg.read_text(encoding="utf-8") if svg.exists() else None,
+                wide=bool(h) and w / h > 1.8,
             ))
     scored = _scored_path(run_dir, stats_dir, data.stats_summary)
     data.scorer = (data.stats_summary.get("scorer") or {}).get("description")
@@ -148,47 +200,15 @@ def collect(run_dir: str | Path) -> ReportData:
             from ..stats.provenance import describe_scorers
 
             data.scorer = describe_scorers(df["scorer"].dropna().unique())
-        data.browser = browser_data(df, data.stats_summary.get("baseline") or "original")
+        data.forms_note = forms_note(df)
+        order = [baseline, *arms] if arms else sorted(df["arm"].astype(str).unique(), key=lambda a: (a != baseline, a))
+        data.belief = belief_effects(df, order)
+        data.belief_findings = belief_findings(data.belief, data.arms_info)
+        refs, reasons = store_details(run_dir)
+        data.browser = browser_data(df, baseline, refs=refs, reasons=reasons, arms_info=data.arms_info)
     else:
         data.warnings.append(f"no scored answers ({scored}): the answer browser is empty")
     return data
 
 
-def browser_data(df: pd.DataFrame, baseline: str) -> dict[str, Any]:
-    """One entry per prompt (and sample) with every arm's answer and verdict.
-
-    ``change`` classifies the prompt for filtering: 'worse' when the baseline was correct and
-    some other arm not, 'better' for the reverse, 'same' otherwise.
-    """
-    need = {"arm", "dataset", "prompt_key", "context", "form", "answer", "label"}
-    if not need.issubset(df.columns):
-        return {"arms": [], "rows": [], "truncated": 0}
-    df = df.copy()
-    if "sample_index" not in df:
-        df["sample_index"] = 0
-    if "model_family" not in df:
-        df["model_family"] = ""
-    arms = sorted(df["arm"].unique(), key=lambda a: (a != baseline, a))
-    rows = []
-    keys = ["model_family", "dataset", "prompt_key", "sample_index"]
-    for (fam, ds, _pk, si), g in df.groupby(keys, sort=True):
-        first = g.iloc[0]
-        answers = {}
-        for _, r in g.iterrows():
-            answers[str(r["arm"])] = {"text": str(r["answer"]), "label": str(r["label"]),
-                                      "ok": None if pd.isna(r.get("is_correct")) else float(r["is_correct"])}
-        base = answers.get(baseline, {}).get("ok")
-        others = [a["ok"] for k, a in answers.items() if k != baseline and a["ok"] is not None]
-        change = "same"
-        if base == 1.0 and any(o == 0.0 for o in others):
-            change = "worse"
-        elif base == 0.0 and any(o == 1.0 for o in others):
-            change = "better"
-        rows.append({"family": str(fam), "dataset": str(ds), "context": str(first["context"]),
-                     "form": str(first["form"]), "prompt": str(first.get("prompt", "")),
-                     "sample": int(si), "change": change, "answers": answers})
-    # Verdict changes first: they are what a reader wants to inspect.
-    rows.sort(key=lambda r: {"worse": 0, "better": 1, "same": 2}[r["change"]])
-    truncated = max(0, len(rows) - MAX_BROWSER_PROMPTS)
-    return {"arms": [str(a) for a in arms], "baseline": baseline,
-            "rows": rows[:MAX_BROWSER_PROMPTS], "truncated": truncated}
+__all__ = ["ReportData", "browser_data", "collect", "stats_folder"]

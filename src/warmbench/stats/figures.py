@@ -28,6 +28,10 @@ from .regressions import RELIABILITY, prompt_group  # noqa: E402
 
 # Stable SVG output (no timestamps, fixed ids) so re-runs give identical files.
 plt.rcParams["svg.hashsalt"] = "warmbench"
+# Sizes chosen for the report, where a figure is shown 600-1100 px wide: labels stay readable.
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.titlesize": 13,
+                     "legend.fontsize": 10, "legend.title_fontsize": 10})
+PANELS = {"original": "plain questions", "user_opinion": "user states a wrong belief"}
 _COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3"]
 
 
@@ -55,7 +59,13 @@ def _bars(ax: plt.Axes, table: pd.DataFrame, xcol: str, arms: list[str], ycol: s
             for bar, h in zip(bars, t[hatch].fillna(False).astype(bool), strict=True):
                 if h:
                     bar.set_hatch("//")
-    ax.set_xticks(np.arange(len(xs)), xs, rotation=0)
+    ax.set_xticks(np.arange(len(xs)), [_words(x) for x in xs], rotation=0)
+
+
+def _words(label: object) -> str:
+    """'relation:hierarchical_down' -> 'relation: hierarchical down'; 'unmodified' -> 'no context'."""
+    s = str(label)
+    return "no context" if s == "unmodified" else s.replace(":", ": ").replace("_", " ")
 
 
 def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
@@ -64,8 +74,7 @@ def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
         return []
     d = d.assign(pg=d["form"].astype(str).map(prompt_group))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, (pg, title) in zip(axes, [("original", "original prompts"),
-                                      ("user_opinion", "with a wrong user belief")], strict=True):
+    for ax, (pg, title) in zip(axes, PANELS.items(), strict=True):
         s = d[d["pg"] == pg]
         g = s.groupby(["dataset", "arm"], sort=True)["is_correct"].agg(n="size", k="sum")
         g = g.reset_index()
@@ -76,7 +85,7 @@ def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
             _bars(ax, g, "dataset", arms, "err", "lo", "hi")
         ax.set_title(title)
         ax.set_ylabel("error rate (%)")
-    axes[0].legend(title="arm", fontsize=8)
+    axes[0].legend(title="arm")
     fig.suptitle("Error rate per dataset (95% Wilson CI)")
     return _save(fig, out_dir, "error_rates")
 
@@ -108,32 +117,33 @@ def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path)
     if t.empty:
         return []
     groups = [pg for pg in ("original", "user_opinion") if pg in set(t["pg"])]
-    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False,
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 5), squeeze=False,
                              sharey=True)
     for ax, pg in zip(axes[0], groups, strict=True):
         s = t[t["pg"] == pg].assign(lo=lambda x: x["gap"] - x["half"], hi=lambda x: x["gap"] + x["half"])
         _bars(ax, s, "context", [a for a in arms if a in set(s["arm"])], "gap", "lo", "hi",
               hatch="exact")
         ax.axhline(0, color="black", lw=0.8)
-        plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
-        ax.set_title("original prompts" if pg == "original" else "with a wrong user belief")
-        ax.set_ylabel(f"error rate: arm − {baseline} (pp)")
-        ax.legend(title="arm", fontsize=8)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
+        ax.set_title(PANELS[pg])
+        ax.set_ylabel("change in error rate (pp)")
+        ax.legend(title="arm")
     note = ("; hatched: no discordant pairs, exact bound" if t["exact"].any() else "")
-    fig.suptitle(f"Change in error rate per context sub-type (paired prompts, 95% CI{note})")
+    fig.suptitle(f"Change in error rate against {baseline}, per context (paired prompts, 95% CI{note})")
     return _save(fig, out_dir, "context_gap")
 
 
 def general(gen: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
     if gen.empty:
         return []
-    t = gen.assign(x=gen["dataset"] + "\n" + gen["model_family"])
+    # the model family under the dataset only when there are several
+    t = gen.assign(x=gen["dataset"] + ("\n" + gen["model_family"] if gen["model_family"].nunique() > 1 else ""))
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * t["x"].nunique()), 4))
     _bars(ax, t, "x", [a for a in arms if a in set(t["arm"])], "accuracy_pct",
           "ci_low_pct", "ci_high_pct")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(title="arm", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(title="arm", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("General benchmarks (95% Wilson CI)")
     return _save(fig, out_dir, "general")
 
@@ -155,6 +165,6 @@ def warmth_trajectory(path: Path, out_dir: Path) -> list[Path]:
         ax.fill_between(g["epoch"], g["ci_low"], g["ci_high"], color=color, alpha=0.2)
     ax.set_xlabel("epoch")
     ax.set_ylabel("SocioT warmth")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title("Warmth of each checkpoint's answers")
     return _save(fig, out_dir, "warmth_trajectory")
