@@ -215,12 +215,15 @@ def test_published_stats_then_report_end_to_end(sample, tmp_path):
     assert {p.stem for p in pngs} >= {"error_rates", "context_gap"}
     assert html.count('<img alt=') == len(pngs)
     # the emotional-context effect has no valid SE on these rows: the headline says so in words
-    assert "When the user expressed an emotion, the change in the error rate of the warm arm could not be" in html
-    assert "+0.00 pp [-0.00, +0.00]" not in html
-    # a separated coefficient shows its value and no SE, z, p or CI (was: SE 0.715, p = 0)
-    flat = re.sub(r"\s+", "", html)
-    assert re.search(r"<td>C\(amendment_group\)\[T\.emotion\]</td><td>-27\.18</td>"
-                     r"(<td></td>){5}<td>True</td>", flat)
+    # its limit (0 pp) and no interval, never "could not be estimated" nor a precise 0 ± 0
+    assert ("When the user expressed an emotion, the change in the error rate of the warm arm has no "
+            "valid standard error on 12 paired prompts: the fit tends to +0.0 percentage points, "
+            "with no interval (quasi-separation: baseline arm: all 13 answers correct;") in html
+    assert "+0.00 pp [-0.00, +0.00]" not in html and "+0.00 (limit, no valid SE)" in html
+    # a separated coefficient shows its value and no SE, p or CI (was: SE 0.715, p = 0)
+    flat = re.sub(r"\s+", " ", html)
+    assert re.search(r'<td class="t">amendment group = emotion</td><td>-27\.2</td>(<td></td>){4}',
+                     flat)
     assert "the study&#39;s released judged outputs" in html       # provenance: the source
     assert "published data: sample_data" in html                    # title
     marker = '<script type="application/json" id="answers-data">'

@@ -164,7 +164,7 @@ def test_every_reported_effect_uses_existing_terms(scored):
     ds = effects[effects["effect"] == "dataset"]
     assert list(ds["level"]) == ["medqa vs disinfo", "triviaqa vs disinfo"]
     assert (ds["model"] == "M1").all() and ds["ame_pp"].notna().all()
-    for row in effects[effects["effect"] == "fine-tuning"].itertuples():
+    for row in effects[effects["effect"] == "arm"].itertuples():
         terms = row.terms.split(";")
         assert FT in terms
         assert set(terms) <= by_model[row.model], (row.model, row.level)

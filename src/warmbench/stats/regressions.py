@@ -274,7 +274,7 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question",
 def effects(fit: Fit) -> list[dict]:
     """Overall AME of fine-tuning, then one per level of the interacted factor; M1 adds the
     dataset contrasts (``effect`` = "dataset")."""
-    ft = {"effect": "fine-tuning"}
+    ft = {"effect": "arm"}   # the compared arm (fine-tuned or system prompt) vs the baseline
     out = [{"subgroup": "all", "level": "all", **ft,
             **marginal_effect(fit, np.ones(len(fit.data), bool))}]
     if fit.spec.group is not None:
