@@ -5,7 +5,7 @@
 * ``context_gap``: persona minus baseline error rate (pp) per context sub-type, on paired
   prompts, with a 95% CI of the paired mean difference (normal approximation); a context with
   no discordant pairs (or a single pair) has no spread to approximate, so it gets the exact
-  bound of ``intervals.exact_paired_bound`` instead of a zero-width bar, drawn hatched.
+  bound of ``intervals.exact_paired_bound`` instead of a zero-width bar, its label marked "†".
 * ``general``: general-benchmark accuracies with the CIs of ``general.csv``.
 * ``warmth_trajectory``: SocioT warmth per checkpoint epoch when RUN/warmth/trajectory.csv exists.
 """
@@ -45,7 +45,7 @@ def _save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
 
 
 def _bars(ax: plt.Axes, table: pd.DataFrame, xcol: str, arms: list[str], ycol: str,
-          lo: str, hi: str, hatch: str | None = None) -> None:
+          lo: str, hi: str) -> None:
     xs = list(dict.fromkeys(table[xcol]))
     width = 0.8 / max(1, len(arms))
     for i, arm in enumerate(arms):
@@ -53,12 +53,8 @@ def _bars(ax: plt.Axes, table: pd.DataFrame, xcol: str, arms: list[str], ycol: s
         x = np.arange(len(xs)) + (i - (len(arms) - 1) / 2) * width
         y = t[ycol].to_numpy(float)
         err = np.vstack([y - t[lo].to_numpy(float), t[hi].to_numpy(float) - y])
-        bars = ax.bar(x, y, width, label=arm, color=_COLORS[i % len(_COLORS)],
-                      yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2)
-        if hatch is not None:
-            for bar, h in zip(bars, t[hatch].fillna(False).astype(bool), strict=True):
-                if h:
-                    bar.set_hatch("//")
+        ax.bar(x, y, width, label=arm, color=_COLORS[i % len(_COLORS)],
+               yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2)
     ax.set_xticks(np.arange(len(xs)), [_words(x) for x in xs], rotation=0)
 
 
@@ -121,14 +117,17 @@ def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path)
                              sharey=True)
     for ax, pg in zip(axes[0], groups, strict=True):
         s = t[t["pg"] == pg].assign(lo=lambda x: x["gap"] - x["half"], hi=lambda x: x["gap"] + x["half"])
-        _bars(ax, s, "context", [a for a in arms if a in set(s["arm"])], "gap", "lo", "hi",
-              hatch="exact")
+        _bars(ax, s, "context", [a for a in arms if a in set(s["arm"])], "gap", "lo", "hi")
+        # a context whose interval is the exact bound (no discordant pairs) is marked "†"
+        exact = set(s.loc[s["exact"], "context"])
+        ax.set_xticklabels([_words(c) + (" †" if c in exact else "")
+                            for c in dict.fromkeys(s["context"])])
         ax.axhline(0, color="black", lw=0.8)
         plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
         ax.set_title(PANELS[pg])
         ax.set_ylabel("change in error rate (pp)")
         ax.legend(title="arm")
-    note = ("; hatched: no discordant pairs, exact bound" if t["exact"].any() else "")
+    note = ("; †: no discordant pairs, exact bound" if t["exact"].any() else "")
     fig.suptitle(f"Change in error rate against {baseline}, per context (paired prompts, 95% CI{note})")
     return _save(fig, out_dir, "context_gap")
 
