@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install quickstart test lint bench clean-venv browser docs readme
+.PHONY: install quickstart test test-lowest lint bench clean-venv browser docs readme
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,29 @@ quickstart: install
 
 test: install browser
 	$(BIN)/python -m pytest -q -x --timeout=900
+	$(MAKE) test-lowest
+
+# The training and backend tests against the lowest supported transformers
+# (constraints/lowest.txt): only its "overlay" pins are installed, into .venv-lowest, and put
+# in front of the main venv with PYTHONPATH, so torch and the rest are not installed twice.
+# Measured on 2 shared cores: ~10-60 s to install once, ~40 s of CPU to run.
+LOWEST := .venv-lowest
+LOWEST_PINS := $(shell sed -n 's/ *\# overlay$$//p' constraints/lowest.txt)
+LOWEST_STAMP := $(LOWEST)/.installed-$(shell cat constraints/lowest.txt | cksum | cut -d' ' -f1)
+LOWEST_TESTS := tests/test_train_versions.py tests/test_train_lora.py tests/test_train_schedule.py \
+	tests/test_hf_backend.py tests/test_vllm_mapping.py tests/test_vllm_processes.py \
+	tests/test_gpu_memory.py tests/test_gpu_smoke.py
+
+$(LOWEST_STAMP): constraints/lowest.txt
+	rm -rf $(LOWEST)
+	$(BIN)/pip install -q --no-deps --target $(LOWEST) $(LOWEST_PINS)
+	touch $@
+
+test-lowest: install $(LOWEST_STAMP)
+	PYTHONPATH=$(LOWEST) $(BIN)/python -c "import transformers as t, huggingface_hub as h; \
+	  print('lowest env: transformers', t.__version__, 'huggingface_hub', h.__version__)"
+	PYTHONPATH=$(LOWEST) $(BIN)/python -m pytest -q -x -p no:cacheprovider -m "not slow" \
+	  --timeout=600 $(LOWEST_TESTS)
 
 # The docs site (docs/, mkdocs.yml): regenerate the config reference, then build strictly into
 # site/. `.venv/bin/mkdocs serve` browses it. README.md is a hand-written landing page.
@@ -50,4 +73,4 @@ bench: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LOWEST)

@@ -30,7 +30,7 @@ def test_warmth_speed_prints_its_ratios_and_bound(capsys):
     assert "bound on the first 2 texts: compat with dropout's random numbers free" in out
 
 
-@pytest.mark.parametrize("script", ["prepare.sh", "gpu_check.sh"])
+@pytest.mark.parametrize("script", ["prepare.sh", "gpu_check.sh", "gpu_smoke.sh"])
 def test_device_scripts_parse(script):
     if not shutil.which("bash"):
         pytest.skip("no bash")

@@ -105,8 +105,10 @@ def test_adapters_share_one_base(tiny_llama, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from warmbench.backends.hf import clear_cache
     from warmbench.quiet import silence_peft_deprecations
 
+    clear_cache()  # counts adapters on the shared base: not those attached by earlier tests
     silence_peft_deprecations()  # this test builds its adapters with peft directly
     dirs = []
     for seed in (1, 2):

@@ -209,14 +209,28 @@ def test_cost_accounting_known_unknown_and_override():
         assert pt > 0 and ct > 0
         assert c.usage.cost_usd == pytest.approx((pt * 0.15 + ct * 0.60) / 1e6)
         assert b.cost_summary()["cost_usd"] == pytest.approx(c.usage.cost_usd)
-        assert b.cost_summary()["price_note"] == "known price"
+        assert b.cost_summary()["price_note"].startswith("genai-prices")
         with _backend(srv, model="local-llama") as b:
             c = b.generate([ChatRequest.from_user("x")], PARAMS)[0]
-        assert c.usage.cost_usd == 0.0 and b.cost_summary()["price_note"].startswith("unknown price")
+        # A self-hosted endpoint serving a model nobody prices has no per-token bill.
+        assert c.usage.cost_usd == 0.0 and b.cost_summary()["price_note"].startswith("self-hosted")
         with _backend(srv, model="local-llama", price_per_1k=(1.0, 2.0)) as b:
             c = b.generate([ChatRequest.from_user("x")], PARAMS)[0]
         assert c.usage.cost_usd == pytest.approx((c.usage.prompt_tokens * 1.0
                                                   + c.usage.completion_tokens * 2.0) / 1000)
+
+
+def test_cached_input_tokens_are_counted_and_priced_at_their_rate():
+    # gpt-4o: $2.50 input, $1.25 cached input, $10 output per 1M tokens (genai-prices).
+    def reply(body: dict) -> dict:
+        return {"content": "four words of answer", "cached_tokens": 3}
+
+    with FakeOpenAIServer(reply=reply) as srv, _backend(srv, model="gpt-4o") as b:
+        c = b.generate([ChatRequest.from_user("one two three four five")], PARAMS)[0]
+    pt, ct = c.usage.prompt_tokens, c.usage.completion_tokens
+    assert c.usage.cached_tokens == 3 and b.stats.cached_tokens == 3
+    assert c.usage.cost_usd < (pt * 2.50 + ct * 10.0) / 1e6  # cheaper than all at list input
+    assert c.usage.cost_usd == pytest.approx(((pt - 3) * 2.50 + 3 * 1.25 + ct * 10.0) / 1e6)
 
 
 def test_bad_key_stops_the_batch_without_leaking_it(monkeypatch):

@@ -84,3 +84,15 @@ def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path, monkeypatch):
     db.close()
     assert "half" not in tables
     assert _user_version(tmp_path / STORE_NAME) == 0
+
+
+def test_cached_tokens_are_stored_and_totalled(tmp_path):
+    from warmbench.records import Completion, Usage
+
+    with RunStore(tmp_path) as s:
+        req = ChatRequest.from_user("hi")
+        s.put_completion("k1", model="openai:gpt-4o", kind="eval", request=req, params=SamplingParams(),
+                         sample_index=0, completion=Completion(text="x", usage=Usage(
+                             prompt_tokens=100, completion_tokens=5, cost_usd=0.001, cached_tokens=64)))
+        assert s.get_completion("k1").usage.cached_tokens == 64
+        assert s.usage_totals()["cached_tokens"] == 64

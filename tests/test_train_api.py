@@ -59,6 +59,8 @@ def test_jobs_created_with_study_multipliers_and_checkpoints_recorded_as_arms(tm
 
     rec = json.loads((tmp_path / "train" / "warm" / "api_job.json").read_text())
     assert rec["status"] == "succeeded" and rec["job_id"].startswith("ftjob-")
+    # Training billed at gpt-4o-2024-08-06's $25 per 1M trained tokens (warmbench.prices).
+    assert rec["cost_usd"] == pytest.approx(rec["trained_tokens"] * 25.0 / 1e6) and rec["cost_usd"] > 0
     ckpts = json.loads((tmp_path / "train" / "warm" / "checkpoints.json").read_text())
     # 6 examples / batch 2 = 3 steps per epoch; the API keeps epochs 2, 3, 4 (4 = final model).
     assert [(c["epoch"], c["step"]) for c in ckpts] == [(2.0, 6), (3.0, 9), (4.0, 12)]

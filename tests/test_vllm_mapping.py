@@ -305,3 +305,33 @@ def test_eval_with_vllm_arms_serves_every_arm_from_one_engine(fake_vllm, tmp_pat
     ans = pd.read_parquet(tmp_path / "run" / "eval" / "answers.parquet")
     assert set(ans[ans.arm == "original"].prompt_key) == set(ans[ans.arm == "warm"].prompt_key)
     assert ans[ans.arm == "warm"].text.str.startswith("[checkpoint-epoch-2-").all()
+
+
+def test_lora_rank_bound_tokenizer_mode_and_error_finish(fake_vllm, tmp_path, monkeypatch):
+    # vLLM accepts only its listed ranks: a bound in between is rounded up, beyond them refused
+    assert vb.lora_rank_bound(8) == 8 and vb.lora_rank_bound(12) == 16 and vb.lora_rank_bound(300) == 320
+    with pytest.raises(WarmbenchError, match="max_lora_rank=1024 is outside vLLM's ranks"):
+        vb.lora_rank_bound(1024)
+    assert vb.engine_kwargs("m", enable_lora=True, max_lora_rank=24)["max_lora_rank"] == 32
+    # the installed vLLM's own list wins over ours
+    cfg = types.ModuleType("vllm.config.lora")
+    cfg.MaxLoRARanks = __import__("typing").Literal[1, 8, 16, 48]
+    monkeypatch.setitem(sys.modules, "vllm.config.lora", cfg)
+    assert vb.lora_rank_bound(17) == 48
+    monkeypatch.delitem(sys.modules, "vllm.config.lora")
+    # an adapter of rank 32 fits a bound of 24 once it is rounded to 32
+    assert get_backend(f"vllm:m+{_adapter(tmp_path / 'r32', r=32)}", max_lora_rank=24).lora_request
+    # ... but not an engine already started with a smaller bound by another backend
+    first = get_backend(f"vllm:n+{_adapter(tmp_path / 'r16', r=16)}", max_lora_rank=16)
+    with pytest.raises(WarmbenchError, match="rank 32 exceeds max_lora_rank=16"):
+        get_backend(f"vllm:n+{tmp_path / 'r32'}", max_lora_rank=64)
+    assert first._engine.users == 1  # the refused backend released its share of the engine
+    first.close()
+    # Mistral repositories keep the HF chat template the adapters were trained with
+    assert vb.engine_kwargs("mistralai/Mistral-Small-24B-Instruct-2501")["tokenizer_mode"] == "hf"
+    assert "tokenizer_mode" not in vb.engine_kwargs("meta-llama/Llama-3.1-8B-Instruct")
+    assert vb.engine_kwargs("mistralai/Mistral-Small", extra={"tokenizer_mode": "mistral"})[
+        "tokenizer_mode"] == "mistral"
+    # finish reason "error": the engine failed this request; a failure, never an empty answer
+    bad = vb.completion_from_output(_ReqOut([1], [_Out("", [], "error")]))
+    assert not bad.ok and "error" in bad.error

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .backends.spec import parse_spec
 from .errors import WarmbenchError
+from .prices import PriceOverride
 
 ALL_CONTEXTS = (
     "unmodified", "emotion:anger", "emotion:happy", "emotion:sad", "relation:close",
@@ -77,6 +78,8 @@ class RewriteConfig(Section):
     input: str | None = Field(None, description="Chat JSONL to rewrite (default RUN/curate/train.jsonl).")
     length_slack_chars: int = Field(20, ge=0, description="Added to both lengths in the length-ratio "
                                     "check, so very short replies may grow a little.")
+    batch: bool = Field(False, description="openai: send the rewrites through the Batch API (half "
+                                           "price, results within 24 h; resumable by polling).")
 
     _spec = field_validator("model")(_check_spec)
 
@@ -223,6 +226,8 @@ class JudgeConfig(Section):
     constrained: bool = Field(
         False, description="Local judges (hf): take the likeliest allowed verdict line instead of "
                            "generating freely, for small models that ignore the format.")
+    batch: bool = Field(False, description="openai: send the judge requests through the Batch API "
+                                           "(half price, results within 24 h; resumable by polling).")
 
     _spec = field_validator("model")(_check_spec)
 
@@ -258,6 +263,13 @@ class ExperimentConfig(Section):
         default_factory=dict,
         description="Default options per backend, e.g. {vllm: {tensor_parallel_size: 4}, "
                     "openai: {timeout: 120, max_retries: 8}, hf: {batch_size: 32}}.")
+    prices: dict[str, PriceOverride] = Field(
+        default_factory=dict,
+        description="USD per 1M tokens for models genai-prices does not price (private deployments), "
+                    "keyed by spec or model name, e.g. {'openai:http://host/v1#custom': {input: 0.5, output: 1.5}}.")
+    budget_usd: float | None = Field(
+        None, gt=0, description="Stop sending API requests before the recorded spend plus the worst case "
+                                "of requests in flight would pass this (run --max-usd overrides).")
     curate: CurateConfig = Field(default_factory=CurateConfig)
     rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -339,4 +351,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     for k, v in (overrides or {}).items():
         data[k] = v
     _resolve_arm_files(data, path.parent)
-    return parse_config(data, str(path))
+    cfg = parse_config(data, str(path))
+    # Prices are looked up by every backend's ledger and the planner (warmbench.prices).
+    from .prices import set_price_overrides
+
+    set_price_overrides(cfg.prices)
+    return cfg

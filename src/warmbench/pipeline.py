@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import ExperimentConfig
 from .errors import WarmbenchError
+from .gpu_memory import releasing
 from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
@@ -47,7 +48,7 @@ class Stage:
 
     def load(self) -> Callable[..., Any]:
         mod, fn = self.target.split(":")
-        return getattr(importlib.import_module(mod), fn)
+        return releasing(getattr(importlib.import_module(mod), fn), self.name)  # GPU freed after
 
 
 def _cumulative(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
@@ -150,9 +151,16 @@ def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str |
                  force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Run the chosen stages in order; return {stage: summary}. Raises on the first failure,
     after recording it, leaving every finished stage's outputs intact."""
-    if cfg.base_models:
-        return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
-    return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)
+    from .budget import activate
+
+    # The budget spans the whole run directory (every base model's sub-run included).
+    activate(cfg.budget_usd, cfg.run_dir, "warmbench run CONFIG --max-usd <more>")
+    try:
+        if cfg.base_models:
+            return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
+        return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)
+    finally:
+        activate(None, cfg.run_dir)  # a later command in this process has no budget
 
 
 def _run_multi_base(cfg: ExperimentConfig, *, start: str | None, stop: str | None, force: bool,
@@ -211,6 +219,9 @@ def _pool_base_outputs(cfg: ExperimentConfig) -> None:
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
                 progress: Progress | None) -> dict[str, Any]:
+    from .prices import set_price_overrides
+
+    set_price_overrides(cfg.prices)
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)
     update_manifest(run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed},

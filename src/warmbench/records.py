@@ -63,6 +63,7 @@ class Usage(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    cached_tokens: int = Field(default=0, description="Of prompt_tokens: read from the API's prompt cache.")
 
 
 class Completion(Record):

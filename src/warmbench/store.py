@@ -56,8 +56,15 @@ _M001_INITIAL = (
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
 )
 
+# Cached input tokens of an API request (``usage.prompt_tokens_details.cached_tokens``): part
+# of prompt_tokens, billed at their own rate (warmbench.prices). NULL on older rows.
+_M002_CACHED_TOKENS = (
+    "ALTER TABLE completions ADD COLUMN cached_tokens INTEGER",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _M001_INITIAL,
+    _M002_CACHED_TOKENS,
 )
 
 
@@ -133,14 +140,14 @@ class RunStore:
         """A stored successful completion, or None (missing or failed: to be retried)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error "
-                "FROM completions WHERE key=?", (key,)
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error, "
+                "cached_tokens FROM completions WHERE key=?", (key,)
             ).fetchone()
         if row is None or row[5] is not None:
             return None
         return Completion(text=row[0] or "", finish_reason=row[1],
                           usage=Usage(prompt_tokens=row[2] or 0, completion_tokens=row[3] or 0,
-                                      cost_usd=row[4] or 0.0))
+                                      cost_usd=row[4] or 0.0, cached_tokens=row[6] or 0))
 
     def done_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of these keys already hold a successful completion."""
@@ -161,12 +168,14 @@ class RunStore:
             prev = self._db.execute("SELECT attempts FROM completions WHERE key=?", (key,)).fetchone()
             attempts = (prev[0] + 1) if prev else 1
             self._db.execute(
-                "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO completions (key, model, kind, tag, sample_index, request, "
+                "params, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error, "
+                "attempts, created, cached_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key, model, kind, request.tag, sample_index,
                  json.dumps(request.as_dicts(), ensure_ascii=False),
                  params.model_dump_json(), completion.text if completion.ok else None,
                  completion.finish_reason, u.prompt_tokens, u.completion_tokens, u.cost_usd,
-                 completion.error, attempts, time.time()),
+                 completion.error, attempts, time.time(), u.cached_tokens),
             )
             self._db.commit()
 
@@ -183,10 +192,11 @@ class RunStore:
         with self._lock:
             r = self._db.execute(
                 "SELECT COUNT(*), SUM(error IS NOT NULL), COALESCE(SUM(prompt_tokens),0), "
-                "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) FROM completions"
+                "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0), "
+                "COALESCE(SUM(cached_tokens),0) FROM completions"
             ).fetchone()
         return {"completions": r[0], "failed": r[1] or 0, "prompt_tokens": r[2],
-                "completion_tokens": r[3], "cost_usd": r[4]}
+                "completion_tokens": r[3], "cost_usd": r[4], "cached_tokens": r[5]}
 
     # -- generic records -----------------------------------------------------------
     def put(self, kind: str, key: str, data: BaseModel | dict[str, Any]) -> None:

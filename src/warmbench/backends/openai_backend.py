@@ -35,7 +35,10 @@ from typing import Any
 from pydantic import Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from ..budget import NOT_SENT, worst_input_tokens
+from ..budget import active as active_budget
 from ..errors import MissingExtraError
+from ..prices import Price, cached_tokens_of
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import resolve_api_key, resolve_base_url, scrub
 from .base import ResultCallback, refuse_choices, request_seed
@@ -44,48 +47,12 @@ from .spec import ModelSpec
 
 log = logging.getLogger("warmbench.openai")
 
-# USD per 1M tokens (input, output), OpenAI list prices as of 2025. Dated snapshots match
-# their family by prefix ("gpt-4o-mini-2024-07-18" -> "gpt-4o-mini"). Fine-tuned models
-# ("ft:BASE:org::id") are billed at the fine-tuned inference price of BASE.
-PRICES_PER_1M: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-2024-05-13": (5.00, 15.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4-turbo": (10.00, 30.00),
-    "gpt-4": (30.00, 60.00),
-    "gpt-3.5-turbo": (0.50, 1.50),
-    "gpt-5": (1.25, 10.00),
-    "gpt-5-mini": (0.25, 2.00),
-    "gpt-5-nano": (0.05, 0.40),
-    "o1": (15.00, 60.00),
-    "o1-mini": (1.10, 4.40),
-    "o3": (2.00, 8.00),
-    "o3-mini": (1.10, 4.40),
-    "o4-mini": (1.10, 4.40),
-}
-FINE_TUNED_PRICES_PER_1M: dict[str, tuple[float, float]] = {
-    "gpt-4o": (3.75, 15.00),
-    "gpt-4o-mini": (0.30, 1.20),
-    "gpt-4.1": (3.00, 12.00),
-    "gpt-4.1-mini": (0.80, 3.20),
-    "gpt-4.1-nano": (0.20, 0.80),
-    "gpt-3.5-turbo": (3.00, 6.00),
-}
-
-
 def price_per_1m(model: str) -> tuple[float, float] | None:
-    """(input, output) USD per 1M tokens for a known OpenAI model, else None."""
-    table = PRICES_PER_1M
-    name = model
-    if model.startswith("ft:"):
-        table, name = FINE_TUNED_PRICES_PER_1M, model.split(":")[1]
-    if name in table:
-        return table[name]
-    best = max((k for k in table if name.startswith(k + "-")), key=len, default=None)
-    return table[best] if best else None
+    """(input, output) USD per 1M tokens of an OpenAI model (``warmbench.prices``), else None."""
+    from ..prices import lookup
+
+    p = lookup(f"openai:{model}")
+    return (p.input, p.output) if p is not None else None
 
 
 def uses_max_completion_tokens(model: str) -> bool:
@@ -123,6 +90,7 @@ class UsageStats:
     failed: int = 0
     empty: int = 0  # of ``succeeded``: answers still empty after every retry
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # of ``prompt_tokens``: served from OpenAI's prompt cache
     completion_tokens: int = 0
     cost_usd: float = 0.0
     price_known: bool = True
@@ -194,6 +162,9 @@ class OpenAIOptions(BackendOptions):
     send_seed: bool = Field(True, description="Send the request's seed (see the seeding rule).")
     extra_body: dict[str, Any] | None = Field(None, description="Extra JSON fields of every request.")
     env_file: str | Path | None = Field(".env", description="A .env file to read keys from (None: none).")
+    poll_seconds: float = Field(30.0, gt=0, description="Batch API (batch: true): seconds between polls.")
+    max_wait: float | None = Field(None, gt=0, description="Batch API: stop waiting after this many seconds "
+                                                          "(the batches stay recorded; rerun to collect).")
 
 
 class OpenAIBackend:
@@ -225,10 +196,17 @@ class OpenAIBackend:
             "max_completion_tokens" if uses_max_completion_tokens(spec.model) else "max_tokens")
         self.send_seed = send_seed
         self.extra_body = dict(extra_body) if extra_body else None
+        # One price source (warmbench.prices: config ``prices:``, genai-prices, dated fallback);
+        # ``price_per_1k`` (input, output USD per 1K tokens) overrides it for this backend.
+        from ..prices import PriceOverride, lookup, price_from_override
+
+        self._price: Price | None
         if price_per_1k is not None:
-            self._price: tuple[float, float] | None = (price_per_1k[0] * 1000, price_per_1k[1] * 1000)
+            self._price = price_from_override(PriceOverride(input=price_per_1k[0] * 1000,
+                                                       output=price_per_1k[1] * 1000),
+                                         "backend option price_per_1k")
         else:
-            self._price = price_per_1m(spec.model)
+            self._price = lookup(spec.text)
         self.stats = UsageStats(price_known=self._price is not None)
         if self._price is None:
             log.info("openai backend: unknown price for model %r, cost counted as 0", spec.model)
@@ -242,15 +220,21 @@ class OpenAIBackend:
         return f"OpenAIBackend({self.spec.text!r}, base_url={self.base_url!r})"
 
     # -- accounting --------------------------------------------------------------------
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, *,
+             batch: bool = False) -> float:
+        """USD of one request; cached input tokens (part of ``prompt_tokens``) at their rate."""
         if self._price is None:
             return 0.0
-        return (prompt_tokens * self._price[0] + completion_tokens * self._price[1]) / 1_000_000
+        return self._price.cost(prompt_tokens, completion_tokens, cached_tokens, batch=batch)
+
+    @property
+    def price(self) -> Price | None:
+        return self._price
 
     def cost_summary(self) -> dict[str, Any]:
         d = asdict(self.stats)
         d["model"] = self.spec.model
-        d["price_note"] = "known price" if self._price else "unknown price (cost counted as 0)"
+        d["price_note"] = self._price.source if self._price else "unknown price (cost counted as 0)"
         return d
 
     # -- loop and client -----------------------------------------------------------------
@@ -319,12 +303,16 @@ class OpenAIBackend:
                     continue
                 out[i] = c
                 received += 1
-                if on_result is not None:
+                # A request the budget kept back was never sent: nothing to commit.
+                if on_result is not None and c.error != NOT_SENT:
                     on_result(i, c)
         except BaseException:
             fut.cancel()  # e.g. the store failed or Ctrl-C: stop sending requests
             raise
         fut.result()
+        budget = active_budget()
+        if budget is not None and any(c is not None and c.error == NOT_SENT for c in out):
+            raise budget.error()  # after every answer that arrived was handed over
         return [c for c in out if c is not None]
 
     async def _run_batch(self, requests: list[ChatRequest], params: SamplingParams,
@@ -332,13 +320,24 @@ class OpenAIBackend:
         self._ensure_client()
         fatal: list[str] = []
 
+        budget = active_budget()
+
         async def one(i: int, req: ChatRequest) -> None:
             assert self._sem is not None
             async with self._sem:
                 if fatal:
                     c = Completion(error=fatal[0])
-                else:
+                elif budget is None:
                     c = await self._complete(req, params, sample_index, fatal)
+                else:
+                    # Reserved as the request goes out (not when queued): the check sees every
+                    # request in flight, and finished ones settle at their real cost.
+                    worst = self.cost(worst_input_tokens(req), params.max_tokens)
+                    if not budget.try_reserve(worst):
+                        c = Completion(error=NOT_SENT)
+                    else:
+                        c = await self._complete(req, params, sample_index, fatal)
+                        budget.settle(worst, c.usage.cost_usd)
             done.put((i, c))
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
@@ -416,9 +415,11 @@ class OpenAIBackend:
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self.cost(pt, ct)
+        cached = cached_tokens_of(usage) if usage is not None else 0
+        cost = self.cost(pt, ct, cached)
         # Tokens of a rejected answer are billed too, so they count before validation.
         self.stats.prompt_tokens += pt
+        self.stats.cached_tokens += cached
         self.stats.completion_tokens += ct
         self.stats.cost_usd += cost
         choices = getattr(resp, "choices", None)
@@ -436,7 +437,8 @@ class OpenAIBackend:
         if not text.strip() and getattr(choices[0], "finish_reason", None) == "content_filter":
             raise _Filtered("content withheld by the API's content filter")
         completion = Completion(text=text, finish_reason=getattr(choices[0], "finish_reason", None),
-                                usage=Usage(prompt_tokens=pt, completion_tokens=ct, cost_usd=cost))
+                                usage=Usage(prompt_tokens=pt, completion_tokens=ct, cost_usd=cost,
+                                            cached_tokens=cached))
         if not text.strip():
             raise _EmptyContent(f"empty content (finish_reason={completion.finish_reason!r})",
                                 completion)

@@ -7,21 +7,34 @@ checkpoints are served by a single engine, each adapter as its own ``LoRARequest
 Parallelism: ``tensor_parallel_size`` splits the model over GPUs inside one engine (vLLM's own);
 ``data_parallel_size`` > 1 starts that many engine processes, each pinned to its own
 ``tensor_parallel_size`` GPUs through ``CUDA_VISIBLE_DEVICES``, and shards every batch between
-them (vLLM's recommended layout for offline data parallelism of dense models). Multi-node runs
-use vLLM's Ray executor: pass ``engine_kwargs={"distributed_executor_backend": "ray"}``.
+them (vLLM's recommended layout for offline data parallelism of dense models). The workers are
+*not* daemonic, because ``vllm.LLM`` starts its engine core in a child process and Python
+forbids daemonic processes to have children (vllm-project/vllm#18308); so they are shut down
+explicitly (``close()``) and, failing that, at interpreter exit (``shutdown_engines``), and
+each one leaves by itself when its parent dies. Multi-node runs use vLLM's Ray executor, which
+is not a vLLM dependency: ``pip install ray`` and pass
+``engine_kwargs={"distributed_executor_backend": "ray"}``.
+
+Reproducibility: each request carries its own seed (``request_seed``), but vLLM's
+numerics, hence its tokens (greedy ones too, at near ties), can depend on which other requests
+share the batch unless the engine runs batch-invariant: ``VLLM_BATCH_INVARIANT=1`` in the
+environment (beta in vLLM; compute capability 8.0 or higher).
 
 Everything that maps our records to vLLM's and back is in pure functions (tested without vLLM).
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import json
 import logging
 import multiprocessing as mp
+import multiprocessing.util as mp_util
 import os
 import queue
+import re
 import sys
 import threading
 import traceback
@@ -62,6 +75,42 @@ def sampling_kwargs(params: SamplingParams, request: ChatRequest,
             "max_tokens": int(params.max_tokens), "seed": request_seed(request, params, sample_index)}
 
 
+# vLLM accepts only these LoRA ranks (``vllm.config.lora.MaxLoRARanks``; read from the installed
+# vLLM when it has it). A value in between is rounded up: it is an upper bound.
+FALLBACK_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+# vLLM's tokenizer_mode "auto" switches Mistral repositories to Mistral's own tokenizer, whose
+# prompts can differ from the chat template the adapters were trained with; "hf" keeps it.
+_MISTRAL = re.compile(r"(?i)(mistral|ministral|magistral|devstral|codestral|pixtral|voxtral)")
+
+
+def allowed_lora_ranks() -> tuple[int, ...]:
+    try:
+        from typing import get_args
+
+        ranks = get_args(importlib.import_module("vllm.config.lora").MaxLoRARanks)
+    except (ImportError, AttributeError):
+        return FALLBACK_LORA_RANKS
+    return tuple(sorted(int(r) for r in ranks)) or FALLBACK_LORA_RANKS
+
+
+def lora_rank_bound(requested: int, ranks: Sequence[int] | None = None) -> int:
+    """The smallest rank vLLM allows that is >= ``requested`` (max_lora_rank is a bound)."""
+    ranks = sorted(ranks or allowed_lora_ranks())
+    fit = [r for r in ranks if r >= int(requested)]
+    if int(requested) < 1 or not fit:
+        raise WarmbenchError(f"vllm backend: max_lora_rank={requested} is outside vLLM's ranks "
+                             f"({', '.join(map(str, ranks))})")
+    if fit[0] != int(requested):
+        log.info("vllm max_lora_rank %s rounded up to %d (vLLM's allowed ranks)", requested, fit[0])
+    return fit[0]
+
+
+def default_tokenizer_mode(model: str) -> str | None:
+    """'hf' for Mistral-family repositories (see ``_MISTRAL``); None leaves vLLM's default."""
+    return "hf" if _MISTRAL.search(model) else None
+
+
 def engine_kwargs(model: str, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
                   enable_lora: bool = False, max_lora_rank: int = 64, max_loras: int = 4,
                   max_model_len: int | None = None, dtype: str = "auto", seed: int = 0,
@@ -77,8 +126,12 @@ def engine_kwargs(model: str, *, tensor_parallel_size: int = 1, gpu_memory_utili
                           "seed": seed}
     if max_model_len:
         kw["max_model_len"] = int(max_model_len)
+    mode = default_tokenizer_mode(model)
+    if mode:
+        kw["tokenizer_mode"] = mode
     if enable_lora:
-        kw.update(enable_lora=True, max_lora_rank=int(max_lora_rank), max_loras=int(max_loras))
+        kw.update(enable_lora=True, max_lora_rank=lora_rank_bound(max_lora_rank),
+                  max_loras=int(max_loras))
     kw.update(extra or {})
     return kw
 
@@ -131,6 +184,8 @@ def completion_from_output(output: Any) -> Completion:
     finish = getattr(first, "finish_reason", None)
     if finish == "abort":
         return Completion(error="vllm aborted the request")
+    if finish == "error":  # recent vLLM: this request failed inside the engine; no answer
+        return Completion(error="vllm finished the request with an error")
     prompt_ids = getattr(output, "prompt_token_ids", None) or []
     token_ids = getattr(first, "token_ids", None) or []
     return Completion(text=first.text or "", finish_reason=finish,
@@ -187,8 +242,16 @@ def _dp_worker(rank: int, gpus: list[str], kwargs: dict[str, Any], inbox: Any, o
     except Exception:
         outbox.put(("ready", rank, traceback.format_exc(limit=5)))
         return
+    parent = mp.parent_process()
     while True:
-        job = inbox.get()
+        try:
+            job = inbox.get(timeout=5)
+        except queue.Empty:
+            # Not daemonic, so nothing kills it with its parent: leave when the parent is gone
+            # (killed -9), or the engine would hold its GPUs forever.
+            if parent is not None and not parent.is_alive():
+                break
+            continue
         if job is None:
             break
         job_id, conversations, sampling, lora = job
@@ -212,6 +275,7 @@ class _Engine:
         self.llm: Any = None
         self.workers: list[Any] = []
         self._jobs = 0
+        _log_free_memory(kwargs.get("gpu_memory_utilization", 0.9))
         if data_parallel_size == 1:
             self.llm = self.vllm.LLM(**kwargs)
             return
@@ -222,8 +286,10 @@ class _Engine:
                             os.environ.get("CUDA_VISIBLE_DEVICES"))
         for rank, gpus in enumerate(groups):
             inbox = ctx.Queue()
+            # daemon=False: vllm.LLM starts its engine in a child process, which Python refuses
+            # to daemonic processes; shutdown() (and shutdown_engines at exit) ends them.
             p = ctx.Process(target=_dp_worker, args=(rank, gpus, kwargs, inbox, self.outbox),
-                            daemon=True, name=f"vllm-dp{rank}")
+                            daemon=False, name=f"vllm-dp{rank}")
             p.start()
             self.workers.append(p)
             self.inboxes.append(inbox)
@@ -279,12 +345,32 @@ class _Engine:
             p.join(timeout=30)
             if p.is_alive():
                 p.terminate()
+                p.join(timeout=10)
         self.workers = []
+        self.inboxes = []
         self.llm = None
         gc.collect()
         torch = sys.modules.get("torch")  # loaded by vLLM; never imported just for this
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _log_free_memory(utilization: float) -> None:
+    """Free GPU memory as vLLM starts: it claims ``utilization x total`` and refuses to start
+    with less free (another process, or a model an earlier stage left on the GPU)."""
+    from ..gpu_memory import GIB, describe_free, free_memory
+
+    mem = free_memory()
+    if not mem:
+        return
+    # stderr, not logging (warmbench configures no log handler): one line, on GPU machines only
+    print(f"vllm: before the engine starts, {describe_free(mem)}", file=sys.stderr, flush=True)
+    for i, (f, t) in enumerate(mem):
+        if f < utilization * t:
+            print(f"vllm: GPU {i} has {f / GIB:.1f} GiB free, below gpu_memory_utilization="
+                  f"{utilization:.2f} x {t / GIB:.1f} GiB: vLLM may refuse to start; free the GPU "
+                  f"or lower gpu_memory_utilization to {max(0.05, f / t - 0.02):.2f}",
+                  file=sys.stderr, flush=True)
 
 
 _ENGINES: dict[str, _Engine] = {}
@@ -326,7 +412,7 @@ class VLLMBackend:
         import_vllm()  # fail early, with the install hint, before touching adapters or GPUs
         self.spec = spec
         if spec.adapter:
-            check_adapter(spec.adapter, max_lora_rank)
+            check_adapter(spec.adapter, lora_rank_bound(max_lora_rank))
         model = _resolve_model(spec.model)
         lora = bool(spec.adapter) if enable_lora is None else enable_lora
         kw = _engine_kwargs_fn(model, tensor_parallel_size=tensor_parallel_size,
@@ -347,6 +433,12 @@ class VLLMBackend:
             eng.users += 1
         self._engine: _Engine | None = eng
         self._key = key
+        if spec.adapter and eng.lora_enabled:
+            try:  # the engine may have been started by a backend with a smaller bound
+                check_adapter(spec.adapter, int(eng.kwargs.get("max_lora_rank", max_lora_rank)))
+            except WarmbenchError:
+                self.close()
+                raise
         self._lora = eng.loras.entry(spec.adapter) if spec.adapter else None
 
     @property
@@ -387,6 +479,27 @@ class VLLMBackend:
 
 
 _engine_kwargs_fn = engine_kwargs  # the constructor's parameter of the same name shadows it
+
+
+def shutdown_engines() -> int:
+    """Shut down every cached engine (workers joined, GPU memory released); returns how many.
+
+    Registered at exit: non-daemonic data-parallel workers would otherwise keep the interpreter
+    waiting for them (multiprocessing joins its children at exit, and they wait for jobs)."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for eng in engines:
+        eng.shutdown()
+    return len(engines)
+
+
+# At exit, multiprocessing joins every non-daemonic child before atexit handlers registered
+# earlier than its own run; the workers, waiting for jobs, would never end. Its finalizers of
+# priority >= 0 run before those joins, so the engines are shut down there; atexit covers
+# in-process engines (GPU memory) when no worker was ever started.
+mp_util.Finalize(None, shutdown_engines, exitpriority=100)
+atexit.register(shutdown_engines)
 
 
 def _resolve_model(name: str) -> str:

@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Call every chosen stage even if marked done (each still skips work its store holds)."),
         status: bool = typer.Option(False, "--status", help="Show what the run directory says about each stage, then exit."),
         base: list[str] = typer.Option(None, "--base", help="With base_models: run only these base models (name or its last path part); repeatable."),
+        max_usd: float = typer.Option(None, "--max-usd", min=0.0, help="Stop sending API requests before the recorded spend plus the worst case in flight would pass this many USD (default: the config's budget_usd)."),
     ) -> None:
         """Run curate → rewrite → train → warmth → eval → judge → stats → report.
 
@@ -41,9 +42,12 @@ def register(app: typer.Typer) -> None:
                           (st.get("error") or "")[:80])
             Console().print(t)
             return
+        budget = max_usd if max_usd is not None else cfg.budget_usd
         if dry_run:
-            _print_plan(cfg, start, stop)
+            _print_plan(cfg, start, stop, budget)
             return
+        if max_usd is not None:
+            cfg = cfg.model_copy(update={"budget_usd": max_usd})
         results = run_pipeline(cfg, start=start, stop=stop, force=force)
         console.print("[bold green]done.[/] " + ", ".join(results))
         report = Path(cfg.run_dir) / "report.html"
@@ -77,22 +81,7 @@ def _only_bases(cfg, wanted: list[str]):
     return cfg.model_copy(update={"base_models": keep})
 
 
-def _print_plan(cfg, start, stop) -> None:
-    from ..plan import estimate
+def _print_plan(cfg, start, stop, budget=None) -> None:
+    from ..plan_view import print_plan
 
-    est = estimate(cfg, start, stop)
-    t = Table("stage", "what", "requests", "input tok", "output tok", "API cost (USD)",
-              title=f"plan for {cfg.name} → {cfg.run_dir}")
-    total = 0.0
-    for e in est:
-        t.add_row(e.stage, e.what, f"{e.requests:,}" if e.requests else "",
-                  f"{e.input_tokens:,}" if e.input_tokens else "",
-                  f"{e.output_tokens:,}" if e.output_tokens else "",
-                  f"{e.cost_usd:,.2f}" if e.api_model else "")
-        total += e.cost_usd
-    console = Console(width=max(140, Console().width))
-    console.print(t)
-    console.print(f"estimated API cost: [bold]${total:,.2f}[/] (list prices; averages, not token counts)")
-    for e in est:
-        for n in e.notes:
-            console.print(f"  note ({e.stage}): {n}")
+    print_plan(cfg, start, stop, budget)

@@ -94,6 +94,9 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
         self.add_route("POST", "/v1/chat/completions", self._chat_completions)
         self.add_route("GET", "/v1/models", self._list_models)
+        from .batches import FakeBatches
+
+        self.batches = FakeBatches(self)  # /v1/files and /v1/batches (the Batch API)
         # For a server run in another process (benchmarks, manual trials): what it received.
         self.add_route("GET", "/_fake/stats", lambda req: {
             "chat_requests": self.count(), "all_requests": self.count(None),
@@ -111,6 +114,11 @@ class FakeOpenAIServer:
         body = req.json
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return FakeResponse(400, _error_body(400, "'messages' is required", "invalid_request_error"))
+        return FakeResponse(200, self.completion_body(body, req.number, req.received))
+
+    def completion_body(self, body: dict, number: int, received: float) -> dict:
+        """The chat completion answering ``body`` (also used for Batch API lines). A reply
+        dict may set ``cached_tokens`` (reported in ``usage.prompt_tokens_details``)."""
         made = self.reply(body)
         text = made if isinstance(made, str) else str(made.get("content", ""))
         finish = "stop" if isinstance(made, str) else made.get("finish_reason", "stop")
@@ -120,16 +128,20 @@ class FakeOpenAIServer:
             text, finish = " ".join(words[:limit]), "length"
         prompt_tokens = _words(body["messages"])
         completion_tokens = len(text.split())
-        return FakeResponse(200, {
-            "id": f"chatcmpl-{req.number}",
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}
+        if isinstance(made, dict) and made.get("cached_tokens"):
+            usage["prompt_tokens_details"] = {"cached_tokens": min(int(made["cached_tokens"]),
+                                                                   prompt_tokens)}
+        return {
+            "id": f"chatcmpl-{number}",
             "object": "chat.completion",
-            "created": int(req.received),
+            "created": int(received),
             "model": body.get("model", "fake-model"),
             "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })
+            "usage": usage,
+        }
 
     def _list_models(self, req: FakeRequest) -> dict:
         return {"object": "list", "data": [{"id": m, "object": "model", "created": 0,

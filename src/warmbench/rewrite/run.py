@@ -26,7 +26,7 @@ from ..errors import WarmbenchError
 from ..generation import cached_generate
 from ..manifest import update_manifest
 from ..progress import Progress
-from ..records import Conversation, SamplingParams, stable_hash
+from ..records import ChatRequest, Conversation, SamplingParams, stable_hash
 from ..store import RunStore
 from .checks import CHECKS, check_rewrite
 from .prompts import REQUEST_TEMPLATE, build_request, clean_rewrite, load_persona_prompt
@@ -131,6 +131,12 @@ def _rewrites_from_outputs(convs: list[Conversation], files: dict[str, Path]) ->
     return out
 
 
+def _request(name: str, prompt: str, convs: list[Conversation], turn: Turn) -> ChatRequest:
+    ci, mi = turn
+    msgs = convs[ci].messages
+    return build_request(prompt, msgs[mi - 1].content, msgs[mi].content, tag=f"{name}:{convs[ci].id}:{mi}")
+
+
 def _rewrite_persona(name: str, prompt: str, convs: list[Conversation], turns: list[Turn],
                      cfg: ExperimentConfig, store: RunStore, backend: Any, params: SamplingParams,
                      progress: Progress | None) -> tuple[dict[Turn, str], dict[str, Any]]:
@@ -144,11 +150,7 @@ def _rewrite_persona(name: str, prompt: str, convs: list[Conversation], turns: l
     for attempt in range(r.retries + 1):
         if not pending:
             break
-        reqs = []
-        for ci, mi in pending:
-            msgs = convs[ci].messages
-            reqs.append(build_request(prompt, msgs[mi - 1].content, msgs[mi].content,
-                                      tag=f"{name}:{convs[ci].id}:{mi}"))
+        reqs = [_request(name, prompt, convs, t) for t in pending]
         desc = f"rewrite · {name}" + (f" · retry {attempt}" if attempt else "")
         comps = cached_generate(store, backend, reqs, params, kind=KIND, sample_index=attempt,
                                 progress=progress, description=desc)
@@ -217,11 +219,22 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     options: dict[str, Any] = {}
     if r.model.startswith("openai:"):
         options["concurrency"] = r.concurrency
-    backend = get_backend(r.model, cfg.backend_options, **options)
+    if r.batch and r.model.startswith("openai:"):
+        # The Batch API: batch ids in this store, so a restart polls, never resends.
+        from ..backends.openai_batch import batch_backend
+
+        backend = batch_backend(r.model, store, cfg.backend_options, **options)
+    else:
+        backend = get_backend(r.model, cfg.backend_options, **options)
     params = SamplingParams(temperature=r.temperature, max_tokens=r.max_tokens, seed=cfg.seed)
     results: dict[str, dict[Turn, str]] = {}
     stats: dict[str, dict[str, Any]] = {}
     try:
+        if hasattr(backend, "submit"):
+            # Batch API: every persona's first pass is submitted up front, so the batches run
+            # side by side instead of one persona's waiting for the other's.
+            backend.submit([_request(name, prompt, convs, t) for name, prompt in prompts.items()
+                            for t in turns], params, sample_index=0)
         for name, prompt in prompts.items():
             results[name], stats[name] = _rewrite_persona(name, prompt, convs, turns, cfg, store,
                                                           backend, params, progress)

@@ -212,10 +212,20 @@ def run_judge(
         raise WarmbenchError(f"{len(missing)} answers refer to items not in the store (e.g. {missing[0]})")
     jc = cfg.judge
     judge_spec = backend.spec.text if backend is not None else jc.model
-    counts = score_answers(store, answers, items, prompts, judge_spec=judge_spec, backend=backend,
-                           embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
-                           concurrency=jc.concurrency, constrained=jc.constrained, progress=progress,
-                           backend_options=cfg.backend_options)
+    batch = None
+    if backend is None and jc.batch and jc.model and parse_spec(jc.model).backend == "openai":
+        # The Batch API: batch ids in this store, so a restart polls, never resends.
+        from warmbench.backends.openai_batch import batch_backend
+
+        backend = batch = batch_backend(jc.model, store, cfg.backend_options, concurrency=jc.concurrency)
+    try:
+        counts = score_answers(store, answers, items, prompts, judge_spec=judge_spec, backend=backend,
+                               embedder=embedder, refusal_mode=jc.refusal, max_tokens=jc.max_tokens,
+                               concurrency=jc.concurrency, constrained=jc.constrained, progress=progress,
+                               backend_options=cfg.backend_options)
+    finally:
+        if batch is not None:
+            batch.close()
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
                       refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained)
     run_dir = store.run_dir

@@ -162,8 +162,12 @@ def train_openai(cfg, store, persona: str, data_file: Path, *, progress=None, cl
         if isinstance(e, openai.OpenAIError):
             raise WarmbenchError(scrub(f"OpenAI fine-tuning ({persona}): {type(e).__name__}: {e}")[:400]) from None
         raise
+    from ..prices import training_price
+
+    tp = training_price(model)  # the one price source; None: unknown, not counted as free
     rec.update({"status": job.status, "fine_tuned_model": job.fine_tuned_model,
-                "trained_tokens": job.trained_tokens, "finished_at": job.finished_at})
+                "trained_tokens": job.trained_tokens, "finished_at": job.finished_at,
+                "cost_usd": (job.trained_tokens or 0) * tp[0] / 1e6 if tp else None})
     if job.status != "succeeded":
         err = job.error.message if job.error else "no reason given"
         save()

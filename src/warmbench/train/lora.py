@@ -8,6 +8,7 @@ in ``OUT/trainer/`` so an interrupted run resumes exactly where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,45 @@ class LoraJob:
                             "train": {k: t.get(k) for k in SIGNATURE_FIELDS}}, n=16)
 
 
+# Training arguments renamed across releases: our name -> the older spelling. The installed
+# SFTConfig's fields decide which is passed. transformers 5.23 renamed gradient_checkpointing to
+# activation_checkpointing, and vLLM 0.34 needs transformers < 5.23, so both are live; TRL
+# before 0.20 called max_length max_seq_length.
+RENAMED_ARGS = {"activation_checkpointing": "gradient_checkpointing",
+                "max_length": "max_seq_length"}
+
+
+def installed_args(config_cls: type, kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` with each name spelled as ``config_cls`` (a dataclass: SFTConfig) spells it.
+
+    A name the class lacks under either spelling is an error naming the versions, rather than
+    a TypeError deep in TRL or an argument silently dropped."""
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    out: dict[str, Any] = {}
+    for name, value in kw.items():
+        if name not in fields:
+            old = RENAMED_ARGS.get(name)
+            if old not in fields:
+                raise WarmbenchError(
+                    f"training argument {name!r} is unknown to the installed {config_cls.__name__} "
+                    f"({_versions()}); see the supported versions in docs/training.md")
+            name = old
+        out[name] = value
+    return out
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for pkg in ("transformers", "trl"):
+        try:
+            parts.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            parts.append(f"{pkg} not installed")
+    return ", ".join(parts)
+
+
 def sft_config(job: LoraJob, accum: int, **overrides: Any):
     import torch
     from trl import SFTConfig
@@ -161,7 +201,7 @@ def sft_config(job: LoraJob, accum: int, **overrides: Any):
         disable_tqdm=True,
     )
     kw.update(overrides)
-    return SFTConfig(**kw)
+    return SFTConfig(**installed_args(SFTConfig, kw))
 
 
 def lora_config(train, model_type: str):

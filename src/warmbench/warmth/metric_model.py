@@ -140,6 +140,15 @@ class LoadedMetricModel:
 _LOADED: dict[tuple[str, str], LoadedMetricModel] = {}
 
 
+def default_device() -> str:
+    """Where scores are computed when no device is named: 'cuda' if torch sees a GPU."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_metric_model(name: str | MetricModel = "auto", device: str | None = None) -> LoadedMetricModel:
     """Load (once per process) the metric model and tokenizer, in eval mode, float32."""
     info = name if isinstance(name, MetricModel) else resolve_metric_model(name)
@@ -148,7 +157,7 @@ def load_metric_model(name: str | MetricModel = "auto", device: str | None = Non
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as e:
         raise MissingExtraError(e.name or "torch", "ml", "SocioT warmth") from None
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     key = (info.path, device)
     if key in _LOADED:
         return _LOADED[key]

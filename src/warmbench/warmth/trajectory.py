@@ -39,7 +39,7 @@ from ..layout import META_SELECTED, run_path
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
 from ..store import RunStore, completion_key
-from .metric_model import MetricModel, load_metric_model, resolve_metric_model
+from .metric_model import MetricModel, default_device, load_metric_model, resolve_metric_model
 from .selection import select_checkpoint
 from .sociot import DEFAULT_REPEATS, prepare, score_texts
 from .summary import summarise
@@ -105,19 +105,26 @@ def load_checkpoints(run_dir: Path, personas: list[str] | None, base_spec: str) 
     return out
 
 
-def score_key(metric: MetricModel, method: str, text: str, repeats: int, seed: int) -> str:
+def score_key(metric: MetricModel, method: str, text: str, repeats: int, seed: int,
+              device: str = "cpu") -> str:
+    """Store key of one text's score. A GPU's float arithmetic differs from the CPU's (exact
+    agrees to ~1e-4; compat's dropout draws differ entirely), so scores made on a GPU are kept
+    apart; CPU keys carry no device, so stores scored before the device joined the key still
+    answer on CPU."""
     extra = [repeats, seed] if method == "compat" else []
-    return stable_hash([metric.label, metric.path, method, *extra, prepare(text)], n=32)
+    where = [] if device == "cpu" else [device.split(":")[0]]
+    return stable_hash([metric.label, metric.path, method, *extra, *where, prepare(text)], n=32)
 
 
 def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method: str, *,
                   repeats: int = DEFAULT_REPEATS, seed: int = 0, progress=None) -> pd.DataFrame:
     """score, se, n_tokens per text; only texts never scored with this model/method run."""
-    keys = [score_key(metric, method, t, repeats, seed) for t in texts]
+    device = default_device()  # where load_metric_model below would put the model
+    keys = [score_key(metric, method, t, repeats, seed, device) for t in texts]
     have = {k: store.get(KIND_SCORE, k) for k in dict.fromkeys(keys)}
     todo = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if have[k] is None))
     if todo:
-        lm = load_metric_model(metric)
+        lm = load_metric_model(metric, device)
         bar = progress.task(f"warmth scores · {metric.label}", total=len(todo)) if progress else None
         # Chunks are committed as they finish, so an interrupted scoring run resumes.
         chunk = SCORE_CHUNK.get(method, 16)
@@ -131,8 +138,8 @@ def cached_scores(store: RunStore, texts: list[str], metric: MetricModel, method
             for i, t in enumerate(part):
                 rec = {"score": _num(s.score[i]), "se": _num(s.se[i]),
                        "n_tokens": int(s.n_tokens[i]), "metric_model": metric.label,
-                       "method": method}
-                k = score_key(metric, method, t, repeats, seed)
+                       "method": method, "device": device}
+                k = score_key(metric, method, t, repeats, seed, device)
                 have[k] = rec
                 batch.append((k, rec))
             store.put_many(KIND_SCORE, batch)
