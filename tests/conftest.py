@@ -15,6 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("WARMBENCH_SHARED", REPO.parent / "shared"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_dataset_registry():
+    """A config's custom eval sets are registered process-wide; no test sees another's."""
+    yield
+    from warmbench.eval import registry
+
+    registry.reset()
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """Path to ../shared (real data files); skips the test when absent."""

@@ -9,7 +9,9 @@ import re
 import pytest
 import yaml
 
-from warmbench.conditions import (
+from warmbench.config import ALL_CONTEXTS
+from warmbench.errors import WarmbenchError
+from warmbench.eval.grid import (
     SUBTYPES,
     build_grid,
     build_prompt,
@@ -17,9 +19,7 @@ from warmbench.conditions import (
     load_stimuli,
     prompts_for,
 )
-from warmbench.config import ALL_CONTEXTS
-from warmbench.errors import WarmbenchError
-from warmbench.evalsets import read_items
+from warmbench.eval.sets import read_items
 from warmbench.records import Item
 
 LEAD = "I was talking to some friends about this yesterday."

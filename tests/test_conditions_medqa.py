@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from warmbench.conditions.medqa import same_up_to_relative, to_conversation
-from warmbench.evalsets._io import item_id
+from warmbench.eval.grid.medqa import same_up_to_relative, to_conversation
+from warmbench.eval.sets._io import item_id
 
 # 13 of 19 exact; the other 6 differ only in spouse vs sibling (drawn, as the issue asks)
 EXACT_WITH_SEED0 = 13

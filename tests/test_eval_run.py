@@ -12,7 +12,7 @@ from warmbench.backends import get_backend
 from warmbench.cli import app
 from warmbench.config import parse_config
 from warmbench.errors import WarmbenchError
-from warmbench.evaluate import arm_spec, plan_eval, run_eval
+from warmbench.eval.run import arm_spec, plan_eval, run_eval
 from warmbench.layout import META_SELECTED
 from warmbench.store import RunStore
 

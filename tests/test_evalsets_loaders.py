@@ -8,9 +8,9 @@ import pytest
 
 from warmbench.config import DatasetConfig
 from warmbench.errors import InputError, WarmbenchError
-from warmbench.evalsets import SAMPLE_SETS, load_items, read_items, sample_items, sample_path
-from warmbench.evalsets.hub import parse_hub
-from warmbench.evalsets.mask import false_statement
+from warmbench.eval.sets import SAMPLE_SETS, load_items, read_items, sample_items, sample_path
+from warmbench.eval.sets.hub import parse_hub
+from warmbench.eval.sets.mask import false_statement
 
 
 @pytest.mark.parametrize("name", SAMPLE_SETS)
@@ -138,7 +138,7 @@ def test_missing_file_and_unknown_type(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(WarmbenchError, match="unsupported file type"):
         read_items("gsm8k", tmp_path / "x.txt")
-    with pytest.raises(WarmbenchError, match="give a path, a hub id, or sample"):
+    with pytest.raises(WarmbenchError, match="give a source \\(path or hub:ID\\), or sample"):
         load_items(DatasetConfig(name="gsm8k"), seed=0)
 
 

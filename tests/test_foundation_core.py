@@ -21,14 +21,14 @@ def test_parse_spec_forms():
     o = parse_spec("openai:http://127.0.0.1:8000/v1#my-model")
     assert (o.base_url, o.model) == ("http://127.0.0.1:8000/v1", "my-model")
     assert parse_spec("openai:gpt-4o-2024-08-06").model == "gpt-4o-2024-08-06"
-    with pytest.raises(WarmbenchError, match=r"unknown backend 'hff' \(known: hf, vllm, openai, scripted\)"):
+    with pytest.raises(WarmbenchError, match=r"unknown backend 'hff' \(known: hf, vllm, openai, scripted, inspect;"):
         parse_spec("hff:x")
 
 
 def test_config_error_names_field_and_value():
     with pytest.raises(WarmbenchError) as e:
         parse_config({"arms": [{"name": "a", "model": "hf:x"}, {"name": "b", "model": "hff:x"}]}, "c.yaml")
-    assert "c.yaml: arms[1].model: unknown backend 'hff' (known: hf, vllm, openai, scripted)" in str(e.value)
+    assert "c.yaml: arms[1].model: unknown backend 'hff' (known: hf, vllm, openai, scripted, inspect;" in str(e.value)
     with pytest.raises(WarmbenchError, match=r"eval.contexts: unknown context 'emotion:joy'"):
         parse_config({"eval": {"contexts": ["emotion:joy"]}})
     with pytest.raises(WarmbenchError, match=r"train.r: .*got 'eight'"):

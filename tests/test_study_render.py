@@ -8,16 +8,16 @@ import re
 
 import pytest
 
-from warmbench.conditions import build_grid, load_stimuli, prompts_for
-from warmbench.conditions.study_render import (
+from warmbench.config import EvalConfig
+from warmbench.errors import WarmbenchError
+from warmbench.eval.grid import build_grid, load_stimuli, prompts_for
+from warmbench.eval.grid.study_render import (
     build_study_grid,
     collapse_periods,
     denial_items,
     study_prompt,
 )
-from warmbench.config import EvalConfig
-from warmbench.errors import WarmbenchError
-from warmbench.evalsets import read_items
+from warmbench.eval.sets import read_items
 from warmbench.records import Item
 
 ST = load_stimuli()

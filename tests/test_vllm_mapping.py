@@ -275,7 +275,7 @@ def test_eval_with_vllm_arms_serves_every_arm_from_one_engine(fake_vllm, tmp_pat
     import pandas as pd
 
     from warmbench.config import parse_config
-    from warmbench.evaluate import run_eval
+    from warmbench.eval.run import run_eval
     from warmbench.layout import META_SELECTED
     from warmbench.store import RunStore
 

@@ -216,7 +216,7 @@ def test_trajectory_with_peft_adapters(tmp_path, tiny_llama, tiny_gpt2):
 def test_persona_rerun_merges_the_selection(tmp_path, tiny_gpt2):
     """`--persona warm` after a full trace keeps cold's choice, so a later cold arm still runs."""
     from warmbench.config import ArmConfig
-    from warmbench.evaluate import arm_spec
+    from warmbench.eval.run import arm_spec
     from warmbench.warmth.trajectory import run_trajectory
 
     run = tmp_path / "run"

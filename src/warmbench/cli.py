@@ -15,7 +15,7 @@ from .errors import WarmbenchError
 # silently absent command.
 COMMAND_MODULES = (
     "run", "curate", "rewrite", "train", "warmth", "eval", "conditions", "judge", "stats",
-    "report", "generate", "export", "models",
+    "report", "compare", "generate", "export", "models",
 )
 
 app = typer.Typer(

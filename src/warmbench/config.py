@@ -11,19 +11,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .backends.spec import parse_spec
 from .errors import WarmbenchError
+from .eval.grid.vocab import ALL_CONTEXTS, ALL_FORMS, CONTEXT_PREFIXES, OPTIONAL_FORMS
+from .eval.spec import DatasetSpec, Family, Kind, Scorer
 from .prices import PriceOverride
-
-ALL_CONTEXTS = (
-    "unmodified", "emotion:anger", "emotion:happy", "emotion:sad", "relation:close",
-    "relation:hierarchical_down", "relation:hierarchical_up", "stake:high", "stake:low",
-)
-ALL_FORMS = ("original", "incorrect", "correct", "original_neutral")
-# Forms a config may add; not among the 28 asked by default.
-OPTIONAL_FORMS = ("mcq",)
 
 
 class Section(BaseModel):
@@ -129,16 +131,83 @@ class WarmthConfig(Section):
 
 
 class DatasetConfig(Section):
-    name: str = Field(description="triviaqa, truthfulqa, medqa, disinfo, mmlu, gsm8k, advbench.")
+    name: str = Field(description="A built-in (triviaqa, truthfulqa, medqa, disinfo, mmlu, gsm8k, "
+                                  "advbench) or your own set's name (lowercase letters, digits, _ and -).")
+    source: str | None = Field(None, description="Your own set: a .jsonl / .csv / .parquet file, or "
+                                                 "hub:ORG/NAME[:config][@split].")
     path: str | None = Field(None, description="Local file (JSONL/CSV/parquet) or folder.")
     hub: str | None = Field(None, description="Hugging Face hub id, used when online.")
     sample: bool = Field(False, description="Use the project's small built-in sample set.")
+    kind: Kind | None = Field(None, description="Your own set: gridded (question, correct, incorrect; "
+                                                "the 28 forms), multiple_choice, numeric or open.")
+    fields: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Canonical field -> your column, e.g. {question: q, correct: gold}; "
+                                          "choices: a list of columns or one list column.")
+    family: Family | None = Field(None, description="reliability / general / safety (default: by kind).")
+    scorer: Scorer | None = Field(None, description="Offline reference scorer (default: by kind).")
+    judge_rubric: str | None = Field(None, description="Rubric file (.txt user message or .yaml) "
+                                                       "judging this set (default: the kind's).")
     n: int | None = Field(None, description="Items to draw with the seed (None: all).")
-    grid: bool | None = Field(None, description="Ask in all 28 forms (default: yes for the 4 reliability sets).")
+    grid: bool | None = Field(None, description="Ask in all 28 forms (default: yes for gridded sets: "
+                                                "the 4 reliability built-ins and kind: gridded).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetConfig:
+        from .eval import registry
+        from .eval.spec import NAME_PATTERN
+
+        given = [k for k in ("sample", "path", "hub", "source") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give exactly one source, not {' and '.join(given)}")
+        if registry.BUILTINS.get(self.name) is None or self.kind is not None:
+            if not NAME_PATTERN.match(self.name):
+                raise ValueError(f"dataset name {self.name!r}: use lowercase letters, digits, _ and -, "
+                                 "starting with a letter")
+            if self.kind is None:
+                raise ValueError(f"unknown dataset {self.name!r}: a set of your own needs a kind "
+                                 "(gridded, multiple_choice, numeric, open) and a source "
+                                 f"(built-in: {', '.join(registry.BUILTINS)})")
+            if self.sample or not given:
+                raise ValueError(f"dataset {self.name!r}: give source: a file or hub:ORG/NAME")
+        try:
+            self.spec()   # checks fields and the rubric (placeholders) now, at config load
+        except WarmbenchError as e:
+            raise ValueError(str(e)) from None
+        return self
+
+    def spec(self) -> DatasetSpec:
+        """This set's spec: the built-in entry, or one built from the YAML (custom sets)."""
+        from .eval.custom_spec import spec_from_config
+
+        return spec_from_config(self)
+
+
+class GridConfig(Section):
+    contexts: list[str] | None = Field(None, description="Restrict the contexts (replaces eval.contexts).")
+    forms: list[str] | None = Field(None, description="Restrict the forms, e.g. [original, incorrect] "
+                                                     "(replaces eval.forms).")
+    add_contexts: dict[str, list[str]] = Field(
+        default_factory=dict, description="New contexts with their own statements, e.g. "
+                                          "{'emotion:worried': [\"I'm so worried.\"]}; the prefix "
+                                          "(emotion:, relation:, stake:) picks the join template.")
+
+    @field_validator("add_contexts")
+    @classmethod
+    def _added(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, pool in v.items():
+            if name in ALL_CONTEXTS or not name.startswith(CONTEXT_PREFIXES) \
+                    or len(name.split(":", 1)[1]) == 0:
+                raise ValueError(f"context {name!r}: a new name starting with "
+                                 f"{', '.join(CONTEXT_PREFIXES)}")
+            if not pool or not all(isinstance(x, str) and x.strip() for x in pool):
+                raise ValueError(f"context {name!r}: give a non-empty list of statements")
+        return v
 
 
 class EvalConfig(Section):
     datasets: list[DatasetConfig] = Field(default_factory=list, description="Eval sets to ask.")
+    grid: GridConfig = Field(default_factory=GridConfig, description="Custom grid: restrict "
+                                                                    "contexts/forms, add contexts.")
     contexts: list[str] = Field(default_factory=lambda: list(ALL_CONTEXTS), description="Context conditions (unmodified + 8 sub-types).")
     forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS), description="Prompt forms (original, incorrect, correct, original_neutral; optional: mcq, the study files' two-choice form).")
     render: Literal["default", "study"] = Field(
@@ -171,19 +240,41 @@ class EvalConfig(Section):
 
     @field_validator("contexts")
     @classmethod
-    def _contexts(cls, v: list[str]) -> list[str]:
+    def _contexts(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        grid = info.data.get("grid")
+        known = (*ALL_CONTEXTS, *(grid.add_contexts if grid else ()))
         for c in v:
-            if c not in ALL_CONTEXTS:
-                raise ValueError(f"unknown context {c!r} (known: {', '.join(ALL_CONTEXTS)})")
+            if c not in known:
+                raise ValueError(f"unknown context {c!r} (known: {', '.join(known)})")
         return v
 
-    @field_validator("forms")
-    @classmethod
-    def _forms(cls, v: list[str]) -> list[str]:
-        for f in v:
+    @model_validator(mode="after")
+    def _grid_and_sets(self) -> EvalConfig:
+        g = self.grid
+        if g.contexts is not None:
+            self.contexts = list(g.contexts)
+        if g.forms is not None:
+            self.forms = list(g.forms)
+        self.contexts += [c for c in g.add_contexts if c not in self.contexts]
+        for f in self.forms:
             if f not in ALL_FORMS + OPTIONAL_FORMS:
                 raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS + OPTIONAL_FORMS)})")
-        return v
+        known = (*ALL_CONTEXTS, *g.add_contexts)
+        for c in self.contexts:
+            if c not in known:
+                raise ValueError(f"unknown context {c!r} (known: {', '.join(known)})")
+        names = [d.name for d in self.datasets]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"datasets listed twice: {', '.join(dup)}")
+        from .eval import registry
+
+        # Scoring and stats see only dataset names: the datasets this config lists (custom sets,
+        # built-ins with a rubric of their own) are the ones every lookup finds.
+        if self.datasets:
+            registry.use(d.spec() for d in self.datasets
+                         if d.kind is not None or d.judge_rubric is not None)
+        return self
 
 
 class ArmConfig(Section):
@@ -196,6 +287,9 @@ class ArmConfig(Section):
     label: str | None = Field(None, description="Free-text note kept with the arm in the manifest, "
                                                 "e.g. where its system prompt comes from.")
     persona: str | None = Field(None, description="Use this persona's chosen checkpoint from training as adapter.")
+    family: str | None = Field(None, description="Pairing group: stats compare arms of one family on identical "
+                               "prompts (default: the model spec without adapter). Give two arms of different "
+                               "models one family to pair them, e.g. an inspect: API model and a local hf: one.")
 
     _spec = field_validator("model")(_check_spec)
 

@@ -76,7 +76,7 @@ STAGES: tuple[Stage, ...] = _cumulative((
           "LoRA per persona with the checkpoint schedule"),
     Stage("warmth", "warmbench.warmth.trajectory:run_trajectory", ("warmth",),
           "SocioT warmth per checkpoint, checkpoint choice"),
-    Stage("eval", "warmbench.evaluate:run_eval", ("eval", "arms", "base_models"),
+    Stage("eval", "warmbench.eval.run:run_eval", ("eval", "arms", "base_models"),
           "every arm answers every item in every prompt form"),
     Stage("judge", "warmbench.scoring.run:run_judge", ("judge",),
           "refusals, verdicts, scored table"),
@@ -118,7 +118,13 @@ def stage_fingerprint(cfg: ExperimentConfig, stage: Stage) -> str:
         unused = {k for s in STAGES if s.name in PERSONA_STAGES for k in s.own} - set(SEED_SECTIONS)
         sections = tuple(k for k in sections if k not in unused)
     data = cfg.model_dump()
-    return stable_hash({k: data.get(k) for k in sections})
+    fp = {k: data.get(k) for k in sections}
+    if "eval" in sections:   # custom sets' files and rubric files: their content counts too
+        from .eval.custom_spec import input_stamps
+
+        if stamps := input_stamps(cfg.eval, rubrics="judge" in sections):
+            fp["eval_inputs"] = stamps
+    return stable_hash(fp)
 
 
 def _call(stage: Stage, cfg: ExperimentConfig, store: RunStore, progress: Progress) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from .backends.spec import parse_spec
 from .config import ExperimentConfig
+from .eval.custom_spec import source_rows
 from .pipeline import select_stages
 from .preflight import CHAR_ESTIMATE, gpu_hours, param_count, token_counter
 from .prices import lookup, set_price_overrides, training_price
@@ -23,11 +24,7 @@ from .prices import lookup, set_price_overrides, training_price
 RESPONSES_PER_CONVERSATION = 3667 / 1617   # study
 TOKENS_ASSISTANT_TURN = 250
 TOKENS_USER_TURN = 60
-TOKENS_QUESTION = {"medqa": 260, "disinfo": 90}
-TOKENS_QUESTION_DEFAULT = 60
-GRID_DEFAULT = {"triviaqa", "truthfulqa", "medqa", "disinfo"}
-FULL_SIZE = {"triviaqa": 500, "truthfulqa": 500, "medqa": 500, "disinfo": 125, "mmlu": 14042,
-             "gsm8k": 1319, "advbench": 520}
+# Dataset sizes, grids and question tokens: eval.registry's DatasetSpec.
 SAMPLE_SIZE = 15
 
 
@@ -115,25 +112,29 @@ class _EvalVolume:
     tout: int = 0             # their output tokens (expected)
     judged: dict[str, int] = field(default_factory=dict)   # dataset -> judged answers per arm
     judged_in: int = 0        # question + answer tokens of the judged answers, per arm
+    notes: list[str] = field(default_factory=list)   # one line per dataset
 
 
 def _eval_volume(cfg: ExperimentConfig) -> _EvalVolume:
     v = _EvalVolume()
     fpi = _forms_per_item(cfg)
     for d in cfg.eval.datasets:
-        n_items = d.n or (SAMPLE_SIZE if d.sample else FULL_SIZE.get(d.name, 500))
+        spec = d.spec()
+        n_items = d.n or (SAMPLE_SIZE if d.sample else source_rows(spec) or spec.full_size)
         if cfg.eval.limit:
             n_items = min(n_items, cfg.eval.limit)
-        grid = d.grid if d.grid is not None else d.name in GRID_DEFAULT
+        grid = d.grid if d.grid is not None else spec.grid
         n_prompts = n_items * (fpi if grid else 1) * cfg.eval.samples
-        settings = cfg.eval.free_text if grid or d.name == "advbench" else cfg.eval.structured
-        q = TOKENS_QUESTION.get(d.name, TOKENS_QUESTION_DEFAULT)
+        settings = cfg.eval.structured if spec.structured and not grid else cfg.eval.free_text
+        q = spec.tokens_question
         out = int(settings.max_tokens * 0.6)
         v.per_arm += n_prompts
         v.tin += n_prompts * q
         v.tout += n_prompts * out
-        # MMLU and GSM8K are always regex-scored (as in the study), never judged.
-        if d.name not in ("mmlu", "gsm8k"):
+        v.notes.append(f"{d.name}: {n_items} items × {fpi if grid else 1} prompts, "
+                       f"≈{n_prompts * q:,} question tokens per arm")
+        # Multiple choice and numeric sets are regex-scored (as in the study), never judged.
+        if spec.judged:
             v.judged[d.name] = v.judged.get(d.name, 0) + n_prompts
             v.judged_in += n_prompts * (q + out)
     return v
@@ -252,6 +253,7 @@ def _est_eval(cfg: ExperimentConfig, e: StageEstimate) -> None:
             _price_into(e, spec, v.tin, v.tout, v.per_arm * cfg.eval.free_text.max_tokens)
             _gpu_into(e, spec, v.tin + v.tout, "infer")
     e.what = f"{len(cfg.arms)} arms × {v.per_arm} prompts ({_forms_per_item(cfg)} forms per gridded item)"
+    e.notes.extend(v.notes)
     if cfg.base_models:
         e.what += f"; × {len(cfg.base_models)} base models"
 

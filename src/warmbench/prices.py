@@ -105,16 +105,17 @@ def price_from_override(o: PriceOverride, source: str) -> Price:
                  source)
 
 
-def _genai_rates(model: str, batch: bool) -> tuple[float, float, float, str] | None:
+def _genai_rates(model: str, batch: bool, provider: str = "openai"
+                 ) -> tuple[float, float, float, str] | None:
     """(input, output, cached input) per 1M tokens from genai-prices, and the model id it matched."""
     from genai_prices import Usage, calc_price
 
     ctx = {"processing": "batch"} if batch else None
     try:
-        full = calc_price(Usage(input_tokens=_M, output_tokens=_M), model, provider_id="openai",
+        full = calc_price(Usage(input_tokens=_M, output_tokens=_M), model, provider_id=provider,
                           price_context=ctx)
         cached = calc_price(Usage(input_tokens=_M, cache_read_tokens=_M), model,
-                            provider_id="openai", price_context=ctx)
+                            provider_id=provider, price_context=ctx)
     except LookupError:
         return None
     return float(full.input_price), float(full.output_price), float(cached.input_price), full.model.id
@@ -140,6 +141,8 @@ def lookup(spec: str) -> Price | None:
     for key in (ms.text, ms.model):
         if key in _OVERRIDES:
             return price_from_override(_OVERRIDES[key], f"config prices: {key}")
+    if ms.backend == "inspect":
+        return _inspect_price(ms)
     if ms.backend != "openai":
         return LOCAL
     # A URL endpoint serving a model OpenAI sells (a gateway or proxy forwarding to OpenAI) is
@@ -157,6 +160,23 @@ def lookup(spec: str) -> Price | None:
     if ms.base_url and "api.openai.com" not in ms.base_url:
         return FREE  # vLLM, llama.cpp, Ollama, TGI...: no per-token bill unless ``prices:`` says so
     return None
+
+
+# Inspect provider names whose genai-prices provider id differs.
+_INSPECT_PROVIDERS = {"grok": "x-ai", "vertex": "google", "bedrock": "aws", "azureai": "azure"}
+
+
+def _inspect_price(ms: ModelSpec) -> Price | None:
+    """``inspect:PROVIDER/MODEL``: genai-prices by Inspect's provider, else unknown (None).
+    (The inspect backend prefers Inspect's own per-call cost when its model database has one.)"""
+    provider, _, model = ms.model.partition("/")
+    std = _genai_rates(model, batch=False, provider=_INSPECT_PROVIDERS.get(provider, provider))
+    if std is None:
+        return None
+    from genai_prices import __version__
+
+    return Price(std[0], std[1], std[2], std[0] / 2, std[1] / 2, std[2] / 2,
+                 f"genai-prices {__version__} ({provider}/{std[3]})")
 
 
 def training_price(model: str) -> tuple[float, str] | None:

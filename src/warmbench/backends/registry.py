@@ -21,6 +21,7 @@ BACKENDS: dict[str, str] = {
     "vllm": "warmbench.backends.vllm_backend:VLLMBackend",
     "openai": "warmbench.backends.openai_backend:OpenAIBackend",
     "scripted": "warmbench.backends.scripted:ScriptedBackend",
+    "inspect": "warmbench.backends.inspect_backend:InspectBackend",
 }
 
 

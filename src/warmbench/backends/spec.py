@@ -1,8 +1,10 @@
-"""Model spec strings: ``BACKEND:MODEL[+ADAPTER]`` or ``openai:http://HOST:PORT/v1#MODEL``."""
+"""Model spec strings: ``BACKEND:MODEL[+ADAPTER]``, ``openai:http://HOST:PORT/v1#MODEL`` or
+``inspect:PROVIDER/MODEL`` (any provider of UK AISI Inspect)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,9 @@ class ModelSpec:
 
 def parse_spec(spec: str) -> ModelSpec:
     """Parse a spec string; raise a one-line error naming the bad part."""
+    if isinstance(spec, str) and _looks_like_inspect(spec):
+        raise WarmbenchError(f"model spec {spec!r} is written Inspect's way: use "
+                             f"'inspect:{spec.strip()}' to run it through Inspect")
     if not isinstance(spec, str) or ":" not in spec:
         raise WarmbenchError(
             f"model spec {spec!r}: expected BACKEND:MODEL (known backends: {', '.join(KNOWN_BACKENDS)})"
@@ -50,10 +55,14 @@ def parse_spec(spec: str) -> ModelSpec:
     backend = backend.strip().lower()
     if backend not in KNOWN_BACKENDS:
         raise WarmbenchError(
-            f"unknown backend {backend!r} (known: {', '.join(KNOWN_BACKENDS)})"
+            f"unknown backend {backend!r} (known: {', '.join(KNOWN_BACKENDS)}; other providers "
+            f"through Inspect: inspect:{backend}/MODEL)"
         )
     if not rest:
         raise WarmbenchError(f"model spec {spec!r}: missing model name after '{backend}:'")
+    if backend == "inspect" and ("/" not in rest or rest.startswith("/") or rest.endswith("/")):
+        raise WarmbenchError(f"model spec {spec!r}: expected inspect:PROVIDER/MODEL "
+                             "(e.g. inspect:anthropic/claude-sonnet-4-0, inspect:mockllm/model)")
     if backend == "openai" and rest.startswith(("http://", "https://")):
         if "#" not in rest:
             raise WarmbenchError(f"model spec {spec!r}: expected openai:URL#MODEL")
@@ -63,6 +72,13 @@ def parse_spec(spec: str) -> ModelSpec:
     if "+" in rest and backend in ("hf", "vllm"):
         rest, adapter = rest.split("+", 1)
     return ModelSpec(backend, rest, adapter or None, None)
+
+
+def _looks_like_inspect(spec: str) -> bool:
+    """``openai/gpt-4o``, ``anthropic/claude-3-5-sonnet``: PROVIDER/MODEL with no backend prefix
+    (a ``:`` may only follow the slash, as in ``ollama/llama3:8b``)."""
+    head, _, tail = spec.strip().partition("/")
+    return bool(tail) and re.fullmatch(r"[a-z][a-z0-9_-]*", head) is not None
 
 
 _HASH_CACHE: dict[tuple[str, float], str] = {}

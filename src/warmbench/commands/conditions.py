@@ -16,7 +16,7 @@ conditions_app = typer.Typer(help="Inspect the condition grid (28 prompt forms p
 
 def _plan(config: Path | None, dataset: str | None):
     from ..config import ExperimentConfig, load_config
-    from ..evaluate import plan_eval
+    from ..eval.run import plan_eval
 
     cfg = load_config(config) if config else ExperimentConfig()
     if dataset:
@@ -85,6 +85,28 @@ def show_cmd(
     for p in prompts:
         table.add_row(p.context, p.form, p.text)
     console.print(table)
+
+
+@conditions_app.command("datasets")
+def datasets_cmd(
+    config: Path | None = typer.Option(None, "--config", help="Experiment config (its custom sets too)."),
+) -> None:
+    """List the dataset registry: every built-in and the config's own sets, with their kind,
+    family, scorer and judge rubric."""
+    from ..config import load_config
+    from ..eval import registry
+
+    if config:
+        load_config(config)   # registers the config's custom sets
+    table = Table(title="datasets")
+    for c in ("name", "kind", "family", "grid", "scorer", "judge rubric", "source"):
+        table.add_column(c, overflow="fold")
+    for name in dict.fromkeys([*registry.builtin_names(), *registry.in_family(
+            "reliability", "general", "safety")]):
+        s = registry.spec(name)
+        table.add_row(s.name, s.kind, s.family, "28 forms" if s.grid else "once",
+                      s.scorer, s.rubric or "(reference only)", s.source or f"built-in ({s.loader})")
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,14 +23,16 @@ def register(app: typer.Typer) -> None:
 
         Items are loaded and sampled with the config's seed.
 
-        TriviaQA, TruthfulQA, MedQA, disinformation: the study's 28 forms. MMLU, GSM8K, AdvBench: once.
+        Gridded sets (TriviaQA, TruthfulQA, MedQA, disinformation, your own kind: gridded): the
+        study's 28 forms. Multiple choice, numeric and open sets (MMLU, GSM8K, AdvBench): once.
+        See `warmbench conditions datasets` for every set the config can name.
 
         Answers are committed as they arrive: run the same command again to resume.
 
         Writes RUN/eval/{items,prompts,answers}.parquet.
         """
         from ..config import load_config
-        from ..evaluate import run_eval
+        from ..eval.run import run_eval
         from ..progress import Progress
         from ..store import RunStore
 

@@ -17,7 +17,10 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(
             None, "--output", "-o",
             help="File to write; the suffix chooses the format (.parquet or .jsonl). "
-                 "Default: RUN/exports/KIND.parquet."),
+                 "Default: RUN/exports/KIND.parquet. With --format inspect: the folder."),
+        fmt: str | None = typer.Option(
+            None, "--format", help="'inspect': every arm's answers and verdicts as an Inspect "
+                                   "eval log (RUN/exports/inspect/ARM.eval), for `inspect view`."),
     ) -> None:
         """Export what a run's store holds; without KIND, list what there is to export.
 
@@ -31,6 +34,14 @@ def register(app: typer.Typer) -> None:
         if not (run_dir / STORE_NAME).exists():
             raise WarmbenchError(f"{run_dir}: no {STORE_NAME} here (not a warmbench run directory)")
         console = Console()
+        if fmt is not None:
+            if fmt != "inspect" or kind is not None:
+                raise WarmbenchError(f"--format {fmt!r}: the one format is 'inspect', without KIND")
+            from ..interop.export import export_inspect
+
+            for path in export_inspect(run_dir, output):
+                console.print(f"Inspect log → {path}", soft_wrap=True)
+            return
         with RunStore(run_dir) as store:
             counts = {COMPLETIONS: store.usage_totals()["completions"]} | store.kinds()
             if kind is None:

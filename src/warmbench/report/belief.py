@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .runinfo import RELIABILITY
+from .runinfo import reliability_sets
 
 BELIEF_FORMS = {"incorrect": "states a wrong answer", "correct": "doubts the right answer"}
 N_BOOT = 2000
@@ -60,7 +60,7 @@ def belief_effects(scored: pd.DataFrame, arms: list[str]) -> list[BeliefEffect]:
     need = {"arm", "dataset", "item_id", "context", "form", "is_correct"}
     if scored is None or not need.issubset(scored.columns):
         return []
-    d = scored[scored["dataset"].astype(str).str.lower().isin(RELIABILITY)].dropna(subset=["is_correct"])
+    d = scored[scored["dataset"].astype(str).str.lower().isin(reliability_sets())].dropna(subset=["is_correct"])
     d = d.assign(model_family=d.get("model_family", ""),
                  sample_index=d.get("sample_index", 0),
                  err=1.0 - d["is_correct"].astype(float))

@@ -38,6 +38,8 @@ KNOWN_TABLES: dict[str, str] = {
     "general.csv": "Accuracy on the general benchmarks (MMLU, GSM8K; AdvBench: share refused) with "
                    "95% Wilson intervals.",
     "refusals.csv": "Refusal rates per arm and dataset.",
+    "pairing.csv": "`warmbench compare`: samples paired per comparison, and why each other sample "
+                   "of the compared logs was dropped.",
 }
 FIGURE_CAPTIONS = {
     "error_rates": "Error rate of each arm per dataset, on the plain questions and when the user "

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import fmt
 from .belief import BeliefEffect
-from .runinfo import RELIABILITY, ArmInfo
+from .runinfo import ArmInfo, reliability_sets
 
 # (regression, subgroup level, how the situation reads, which paired cells it covers)
 SITUATIONS = (
@@ -40,7 +40,7 @@ def _n_pairs(paired: pd.DataFrame | None, comparison: str, covers) -> int | None
         return None
     p = paired[(paired["comparison"] == comparison) & (paired["level"] == "cell")]
     if "dataset" in p.columns:
-        p = p[p["dataset"].astype(str).str.lower().isin(RELIABILITY)]
+        p = p[p["dataset"].astype(str).str.lower().isin(reliability_sets())]
     mask = [bool(covers(str(c), str(f))) for c, f in zip(p["context"], p["form"], strict=True)]
     return int(p.loc[mask, "n_pairs"].sum()) if any(mask) else 0
 

@@ -13,10 +13,16 @@ from typing import Any
 
 import pandas as pd
 
+from ..eval import registry
+
 STUDY_FORMS = 28  # 9 contexts x {original, incorrect, correct} + the neutral control
-RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
 FORM_WORDS = {"original": "plain question", "incorrect": "user states a wrong answer",
               "correct": "user doubts the right answer", "original_neutral": "neutral lead-in"}
+
+
+def reliability_sets() -> tuple[str, ...]:
+    """The datasets the headline and belief tables cover: family reliability (custom sets too)."""
+    return registry.in_family("reliability")
 
 
 def context_words(context: str) -> str:
@@ -104,7 +110,7 @@ def forms_note(scored: pd.DataFrame | None) -> str | None:
     """'This run asked 6 of the study's 28 prompt forms: ...' when it asked fewer; else None."""
     if scored is None or not {"dataset", "context", "form"}.issubset(scored.columns):
         return None
-    rel = scored[scored["dataset"].astype(str).str.lower().isin(RELIABILITY)]
+    rel = scored[scored["dataset"].astype(str).str.lower().isin(reliability_sets())]
     if rel.empty:
         return None
     asked = sorted({(str(c), str(f)) for c, f in zip(rel["context"], rel["form"], strict=True)})

@@ -217,7 +217,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     turns: list[Turn] = [(ci, mi) for ci, c in enumerate(convs)
                          for mi, m in enumerate(c.messages) if m.role == "assistant"]
     options: dict[str, Any] = {}
-    if r.model.startswith("openai:"):
+    if r.model.startswith(("openai:", "inspect:")):
         options["concurrency"] = r.concurrency
     if r.batch and r.model.startswith("openai:"):
         # The Batch API: batch ids in this store, so a restart polls, never resends.

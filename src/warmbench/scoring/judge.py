@@ -14,15 +14,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Any
-
-import yaml
 
 from warmbench.backends.base import Backend
-from warmbench.errors import WarmbenchError
+from warmbench.eval import registry
+from warmbench.eval.rubric import BUILTIN, JudgePrompt, load_rubric
 from warmbench.generation import cached_generate
 from warmbench.progress import Progress
 from warmbench.records import ChatMessage, ChatRequest, Item, Label, SamplingParams
@@ -35,48 +30,26 @@ from .reference import Decision
 MAX_ANSWER_CHARS = 12_000
 MAX_DETAIL_CHARS = 2_000
 
-# Which prompt judges which dataset; anything else with reference answers uses "answer".
-DATASET_PROMPT = {"disinfo": "disinfo", "advbench": "advbench"}
-# The study regex-scored these; they never go to the judge.
-REFERENCE_ONLY = frozenset({"mmlu", "gsm8k"})
 
 
-@dataclass(frozen=True)
-class JudgePrompt:
-    name: str
-    version: int
-    system: str
-    user: str
-    retry: str
-    verdicts: dict[str, str]      # verdict word -> Label
-    refused_when: tuple[str, ...]
-
-    @property
-    def tag(self) -> str:
-        return f"{self.name}.v{self.version}"
-
-
-@cache
 def load_prompt(name: str) -> JudgePrompt:
-    """Load ``resources/judge/<name>.yaml`` (package data)."""
-    try:
-        text = resources.files("warmbench").joinpath(f"resources/judge/{name}.yaml").read_text("utf-8")
-    except FileNotFoundError as e:
-        raise WarmbenchError(f"no judge prompt named {name!r}") from e
-    d: dict[str, Any] = yaml.safe_load(text)
-    try:
-        return JudgePrompt(
-            name=str(d["name"]), version=int(d["version"]), system=str(d["system"]).strip(),
-            user=str(d["user"]).rstrip(), retry=str(d["retry"]).rstrip(),
-            verdicts={str(k).upper(): str(v) for k, v in d["verdicts"].items()},
-            refused_when=tuple(str(x).upper() for x in d.get("refused_when") or ()),
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise WarmbenchError(f"judge prompt {name}.yaml: bad or missing field ({e})") from e
+    """A built-in rubric by name (``resources/judge/<name>.yaml``) or a rubric file path."""
+    return load_rubric(name if "/" in name or "." in name else BUILTIN + name)
 
 
 def prompt_for(dataset: str) -> JudgePrompt:
-    return load_prompt(DATASET_PROMPT.get(dataset.lower(), "answer"))
+    """The rubric that judges this dataset (its spec's, else the free-text answer rubric)."""
+    spec = registry.get(dataset)
+    if spec is None or not spec.judge_rubric:
+        return load_rubric(BUILTIN + "answer")
+    default = BUILTIN + ("harmful" if spec.kind == "open" else "answer")
+    return load_rubric(spec.judge_rubric, default)
+
+
+def reference_only(dataset: str) -> bool:
+    """Sets the study regex-scored (multiple choice, numeric): never sent to the judge."""
+    spec = registry.get(dataset)
+    return spec is not None and not spec.judged
 
 
 # Suffix of a constrained judge's scorer name: its verdicts are a different measurement from

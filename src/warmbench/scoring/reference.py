@@ -40,20 +40,14 @@ class Decision:
     detail: str | None = None
 
 
-DATASET_SCORER = {
-    "mmlu": "choice",
-    "medqa": "choice",
-    "gsm8k": "number",
-    "triviaqa": "alias",
-    "truthfulqa": "embedding",
-    "disinfo": "embedding",
-    "advbench": "refusal",
-}
 
 
 def reference_kind(item: Item) -> str:
     """Which reference scorer applies to an item (by dataset, else by the fields it has)."""
-    kind = DATASET_SCORER.get(item.dataset.lower())
+    from warmbench.eval import registry
+
+    spec = registry.get(item.dataset)
+    kind = spec.scorer if spec is not None else None
     if kind == "choice" and not (item.choices and item.answer_index is not None):
         kind = "alias"  # a MedQA item loaded without its options: match the answer text
     if kind is not None:

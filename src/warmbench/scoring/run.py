@@ -22,6 +22,7 @@ from warmbench.backends import get_backend, parse_spec
 from warmbench.backends.base import Backend
 from warmbench.config import ExperimentConfig
 from warmbench.errors import WarmbenchError
+from warmbench.eval import registry
 from warmbench.layout import (
     KIND_ANSWER,
     KIND_ITEM,
@@ -35,7 +36,7 @@ from warmbench.progress import Progress
 from warmbench.records import Answer, Item, Prompt, Verdict, stable_hash
 from warmbench.store import RunStore
 
-from .judge import REFERENCE_ONLY, judge_answers, prompt_for, scorer_name
+from .judge import judge_answers, prompt_for, reference_only, scorer_name
 from .reference import Decision, Embedder, score_reference_batch
 from .refusal import apply_refusal_rule, is_refusal, refusal_rates
 
@@ -62,7 +63,7 @@ def load_run(store: RunStore) -> tuple[list[Answer], dict[str, Item], dict[str, 
 
 def _active_scorer(answer: Answer, judge_spec: str | None, constrained: bool = False) -> str:
     """Scorer name deciding this answer (reference names are resolved after scoring)."""
-    if judge_spec is None or answer.dataset.lower() in REFERENCE_ONLY:
+    if judge_spec is None or reference_only(answer.dataset):
         return "reference"
     return scorer_name(judge_spec, prompt_for(answer.dataset), constrained)
 
@@ -149,7 +150,7 @@ def score_answers(
         assert judge_spec is not None
         own = backend is None
         be = backend or get_backend(judge_spec, backend_options, **(
-            {"concurrency": concurrency} if judge_spec.startswith("openai:") else {}))
+            {"concurrency": concurrency} if judge_spec.startswith(("openai:", "inspect:")) else {}))
         try:
             cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
@@ -172,19 +173,23 @@ def scored_frame(
     refusal_mode: str = "corrected",
     exclusion: str = "pairwise",
     constrained: bool = False,
+    families: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The scored table (``SCORED_COLUMNS``) with the refusal rule applied."""
+    """The scored table (``SCORED_COLUMNS``) with the refusal rule applied. ``families``: arm ->
+    model family where the config sets one (``arms[*].family``), else the arm's base model."""
     rows: list[dict[str, Any]] = []
     for a in answers:
         v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec, constrained))
         p = prompts.get(a.prompt_key)
-        if a.dataset.lower() == "advbench" and v is not None:
-            # On AdvBench the scorer's own decision (judge or reference) is the refusal.
+        spec = registry.get(a.dataset)
+        if spec is not None and spec.scorer_refusal and v is not None:
+            # On open sets (AdvBench) the scorer's own decision (judge or reference) is the refusal.
             refused = v.refused or v.label == "REFUSED"
         else:
             refused = is_refusal(a.text, refusal_mode) or (v is not None and v.label == "REFUSED")  # type: ignore[arg-type]
         rows.append({
-            "model_family": model_family(a.model), "arm": a.arm, "model": a.model,
+            "model_family": (families or {}).get(a.arm) or model_family(a.model), "arm": a.arm,
+            "model": a.model,
             "dataset": a.dataset, "item_id": a.item_id, "prompt_key": a.prompt_key,
             "context": a.context, "form": a.form, "prompt": p.text if p else "",
             "answer": a.text, "label": v.label if v else "UNPARSEABLE", "refused": refused,
@@ -227,7 +232,8 @@ def run_judge(
         if batch is not None:
             batch.close()
     df = scored_frame(answers, prompts, load_verdicts(store, answers), judge_spec=judge_spec,
-                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained)
+                      refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained,
+                      families={a.name: a.family for a in cfg.arms if a.family})
     run_dir = store.run_dir
     df.to_parquet(run_path(run_dir, "judge", "scored.parquet"), index=False)
     rates = refusal_rates(df)

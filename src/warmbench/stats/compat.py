@@ -23,12 +23,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..eval import registry
 from .effects import compat_g, compat_g_label, odds_ratio
 from .multiple import bh_adjust
 from .paired import exact_p_vec, make_pairs
 
 # Our dataset names -> the published file/table names.
-PUBLISHED_DATASET = {"triviaqa": "trivia"}
 
 
 def compat_columns(arm_label: str = "Fine-tuned") -> list[str]:
@@ -97,7 +97,8 @@ def compat_tables(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame:
     for (family, dataset), g in pairs.groupby(["model_family", "dataset"], sort=True):
         ctx = g["context"].astype(str).str.strip()
         form = g["form"].astype(str).str.strip()
-        name = PUBLISHED_DATASET.get(dataset, dataset)
+        spec = registry.get(dataset)
+        name = (spec.published_name if spec else None) or dataset
         syc = g[form.str.contains("correct|incorrect", case=False, regex=True)]
         if len(syc):
             syc_rows += _fmt(_category_rows(syc, syc["context"].astype(str).str.strip()),

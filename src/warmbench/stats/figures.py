@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from .general import wilson  # noqa: E402
 from .intervals import exact_paired_bound  # noqa: E402
 from .paired import make_pairs  # noqa: E402
-from .regressions import RELIABILITY, prompt_group  # noqa: E402
+from .regressions import prompt_group, reliability_sets  # noqa: E402
 
 # Stable SVG output (no timestamps, fixed ids) so re-runs give identical files.
 plt.rcParams["svg.hashsalt"] = "warmbench"
@@ -65,7 +65,7 @@ def _words(label: object) -> str:
 
 
 def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
-    d = df[df["dataset"].isin(RELIABILITY)].dropna(subset=["is_correct"])
+    d = df[df["dataset"].isin(reliability_sets())].dropna(subset=["is_correct"])
     if d.empty:
         return []
     d = d.assign(pg=d["form"].astype(str).map(prompt_group))
@@ -90,7 +90,7 @@ def context_gap_table(df: pd.DataFrame, baseline: str, arms: list[str]) -> pd.Da
     """arm, pg, context, gap (pp), half (95% CI half-width, pp), exact (bound used)."""
     rows = []
     for arm in arms:
-        p = make_pairs(df[df["dataset"].isin(RELIABILITY)], baseline, arm)
+        p = make_pairs(df[df["dataset"].isin(reliability_sets())], baseline, arm)
         if p.empty:
             continue
         p = p.assign(pg=p["form"].astype(str).map(prompt_group),

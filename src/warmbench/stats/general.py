@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-GENERAL = ("mmlu", "gsm8k", "advbench")
 GENERAL_COLUMNS = ["model_family", "dataset", "arm", "n", "correct", "accuracy_pct",
                    "ci_low_pct", "ci_high_pct"]
 
@@ -33,9 +32,16 @@ def wilson(k: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarra
     return lo, hi
 
 
-def accuracy_table(df: pd.DataFrame, datasets: tuple[str, ...] = GENERAL) -> pd.DataFrame:
+def general_sets() -> tuple[str, ...]:
+    """The general-capability and safety sets (built-in and custom), asked once each."""
+    from ..eval import registry
+
+    return registry.in_family("general", "safety")
+
+
+def accuracy_table(df: pd.DataFrame, datasets: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Accuracy with Wilson CI per model_family x dataset x arm (excluded rows left out)."""
-    d = df[df["dataset"].isin(datasets)].dropna(subset=["is_correct"])
+    d = df[df["dataset"].isin(general_sets() if datasets is None else datasets)].dropna(subset=["is_correct"])
     if d.empty:
         return pd.DataFrame(columns=GENERAL_COLUMNS)
     g = d.groupby(["model_family", "dataset", "arm"], sort=True)["is_correct"]

@@ -161,8 +161,9 @@ def dataset_effects(fit: Fit, level: float = 0.95) -> list[dict]:
     cols = [c for c in fit.columns if c.startswith("C(dataset)[T.")]
     if not cols:
         return []
-    levels = sorted(fit.data["dataset"].unique())
-    ref = "disinfo" if "disinfo" in levels else levels[0]
+    # the reference is the one level without a column of its own (disinfo in the study)
+    named = {c[len("C(dataset)[T."):-1] for c in cols}
+    ref = next(lv for lv in sorted(fit.data["dataset"].unique()) if lv not in named)
     separated = set(fit.separated_terms())
     z = stats.norm.ppf(0.5 + level / 2)
     X0 = fit.X.copy()

@@ -22,13 +22,22 @@ from ..records import stable_hash
 from ..scoring.refusal import apply_refusal_rule
 
 # file prefix -> (our dataset name, pairing-key column)
-DATASETS = {
-    "trivia": ("triviaqa", "content_key"),
-    "triviaqa": ("triviaqa", "content_key"),
-    "truthfulqa": ("truthfulqa", "content_key"),
-    "disinfo": ("disinfo", "prompt_disinfo"),
-    "medqa": ("medqa", "original_question"),
-}
+
+
+def _published_sets() -> dict[str, tuple[str, str]]:
+    """file prefix (our name or the study's) -> (our dataset name, pairing-key column)."""
+    from ..eval import registry
+
+    out: dict[str, tuple[str, str]] = {}
+    for name, spec in registry.BUILTINS.items():
+        if spec.published_key:
+            for prefix in (name, spec.published_name):
+                if prefix:
+                    out[prefix] = (name, spec.published_key)
+    return out
+
+
+DATASETS = _published_sets()
 
 
 def _dataset_of(path: Path) -> tuple[str, str] | None:

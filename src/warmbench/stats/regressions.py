@@ -68,7 +68,20 @@ __all__ = ["FIT_RTOL", "FIT_TOL", "FT", "MODELS", "ZERO_TOL", "Fit", "ModelSpec"
            "design", "effects", "fit_model", "marginal_effect", "regression_frame",
            "run_regressions", "subset_for"]
 
-RELIABILITY = ("triviaqa", "truthfulqa", "medqa", "disinfo")
+
+
+def reliability_sets() -> tuple[str, ...]:
+    """The datasets the regressions and figures cover (family reliability, custom sets too)."""
+    from ..eval import registry
+
+    return registry.in_family("reliability")
+
+
+def _dataset_reference() -> str | None:
+    from ..eval import registry
+
+    return next(iter(registry.where(regression_reference=True)), None)
+
 
 # IRLS stops when |deviance change| <= FIT_TOL + FIT_RTOL * deviance. IRLS converges
 # quadratically, so the last step leaves an error of roughly the square of the previous one:
@@ -164,7 +177,7 @@ def prompt_group(form: str) -> str:
 
 def regression_frame(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame:
     """Rows of the two arms on the reliability datasets, with the regression variables."""
-    d = df[df["arm"].isin([baseline, arm]) & df["dataset"].isin(RELIABILITY)]
+    d = df[df["arm"].isin([baseline, arm]) & df["dataset"].isin(reliability_sets())]
     d = d.dropna(subset=["is_correct"])
     ctx = d["context"].astype(str)
     forms = d["form"].astype(str)
@@ -218,7 +231,7 @@ def design(spec: ModelSpec, data: pd.DataFrame) -> tuple[np.ndarray, list[str], 
         cols += dums + [ft * x for x in dums]
         names += gnames + [f"{FT}:{n}" for n in gnames]
         formula += f" * C({spec.group}, ref={spec.reference!r})"
-    for fe, ref in (("dataset", "disinfo"), ("model_family", None)):
+    for fe, ref in (("dataset", _dataset_reference()), ("model_family", None)):
         levels, fnames = _dummies(data[fe], fe, ref)
         if levels:
             v = data[fe].to_numpy()

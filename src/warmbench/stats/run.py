@@ -69,7 +69,9 @@ def compat_refusal(df: pd.DataFrame) -> pd.DataFrame:
             raise WarmbenchError(f"--compat re-applies the published refusal rule to the answers, "
                                  f"but the scored table has no '{col}' column")
     out = df.copy()
-    adv = out["dataset"].astype(str).str.lower().to_numpy() == "advbench"
+    from ..eval import registry
+
+    adv = out["dataset"].astype(str).str.lower().isin(registry.where(scorer_refusal=True)).to_numpy()
     prior = (out["refused"].fillna(False).astype(bool).to_numpy() if "refused" in out.columns
              else np.zeros(len(out), bool))
     detected = np.asarray(refusal_series(out["answer"].tolist(), "compat"), dtype=bool)

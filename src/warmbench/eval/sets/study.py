@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..records import Item
+from ...records import Item
 from ._io import IdClaims, Row, item_id, need_str
 
 STUDY_LEAD_IN = "I was talking to some friends about this yesterday. "

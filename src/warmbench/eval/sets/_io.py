@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, WarmbenchError
-from ..records import stable_hash
+from ...errors import InputError, WarmbenchError
+from ...jsonl import read_jsonl  # the one JSON Lines reader (line numbers, BOM, non-UTF-8)
+from ...records import stable_hash
 
 Row = tuple[int, dict[str, Any]]   # (1-based line or row number, fields)
 
@@ -35,21 +36,6 @@ class IdClaims:
         k = self._n.get(iid, 0) + 1
         self._n[iid] = k
         return iid if k == 1 else f"{iid}-{k}"
-
-
-def read_jsonl(path: Path) -> Iterator[Row]:
-    """JSON Lines (also when named .json, as the study's files are); blank lines skipped."""
-    with path.open(encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"line {n}", None, f"not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise InputError(path, f"line {n}", None, "expected a JSON object")
-            yield n, obj
 
 
 def read_json(path: Path) -> Iterator[Row]:
@@ -93,8 +79,23 @@ def read_parquet(path: Path) -> Iterator[Row]:
     yield from enumerate(df.to_dict(orient="records"), 1)
 
 
+def utf8_rows(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
+    """Non-UTF-8 bytes -> one line naming the file and the row after the last good one."""
+    line = 0
+    try:
+        for line, row in rows:
+            yield line, row
+    except UnicodeDecodeError as e:
+        raise InputError(path, f"after line {line}" if line else "line 1", None,
+                         f"not UTF-8 text (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
+
+
 def read_rows(path: str | Path, fieldnames: list[str] | None = None) -> Iterator[Row]:
-    """Rows of a .jsonl / .json / .csv / .parquet file."""
+    """Rows of a .jsonl / .json / .csv / .parquet file (text files must be UTF-8)."""
+    return utf8_rows(Path(path), _read_rows(path, fieldnames))
+
+
+def _read_rows(path: str | Path, fieldnames: list[str] | None = None) -> Iterator[Row]:
     p = Path(path)
     if not p.is_file():
         raise WarmbenchError(f"data file not found: {p}")

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import InputError
-from ..records import Item, stable_hash
+from ...errors import InputError
+from ...records import Item, stable_hash
 from ._io import IdClaims, Row, first_key, item_id, need_str
 
 LETTERS = "ABCD"

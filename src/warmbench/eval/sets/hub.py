@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import MissingExtraError, WarmbenchError
+from ...errors import MissingExtraError, WarmbenchError
 from ._io import Row
 
 DEFAULT_SPLIT = "test"

@@ -2,8 +2,6 @@
 the MedQA conversational rewrite."""
 
 from .grid import (
-    GRID_DATASETS,
-    STRUCTURED_DATASETS,
     asked_text,
     belief_values,
     build_grid,
@@ -17,7 +15,7 @@ from .medqa import Conversion, to_conversation
 from .stimuli import SUBTYPES, Stimuli, context_class, load_stimuli
 
 __all__ = [
-    "GRID_DATASETS", "STRUCTURED_DATASETS", "SUBTYPES", "Conversion", "Stimuli", "asked_text",
+    "SUBTYPES", "Conversion", "Stimuli", "asked_text",
     "belief_values", "build_grid", "build_prompt", "context_class", "draw_statement",
     "grid_default", "load_stimuli", "prompts_for", "single_prompt", "to_conversation",
 ]

@@ -11,9 +11,9 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..conditions.medqa import to_conversation
-from ..errors import InputError
-from ..records import Item
+from ...errors import InputError
+from ...records import Item
+from ..grid.medqa import to_conversation
 from ._io import IdClaims, Row, item_id, need_str
 
 LETTERS = "ABCDEFGHIJ"

@@ -7,13 +7,15 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..errors import WarmbenchError
+from ...errors import WarmbenchError
+from .. import registry
 
-SAMPLE_SETS = ("triviaqa", "truthfulqa", "medqa", "disinfo", "mmlu", "gsm8k", "advbench")
+SAMPLE_SETS = registry.sample_names()
 
 
 def sample_path(name: str) -> Path:
-    if name not in SAMPLE_SETS:
+    spec = registry.BUILTINS.get(name)
+    if spec is None or not spec.sample:
         raise WarmbenchError(f"no built-in sample set {name!r} (have: {', '.join(SAMPLE_SETS)})")
-    p = resources.files("warmbench").joinpath(f"resources/samples/{name}.jsonl")
+    p = resources.files("warmbench").joinpath(f"resources/samples/{spec.sample}.jsonl")
     return Path(str(p))

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import InputError
-from ..records import Item
+from ...errors import InputError
+from ...records import Item
 from ._io import IdClaims, Row, need_str
 from .study import disinfo_id
 

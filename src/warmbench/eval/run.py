@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends import Backend, ModelSpec, get_backend, parse_spec
-from .conditions import STRUCTURED_DATASETS, grid_default, load_stimuli, prompts_for
-from .config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
-from .errors import WarmbenchError
-from .evalsets import SAMPLE_SETS, LoadedSet, load_items
-from .generation import CacheOnlyBackend, cached_generate
-from .layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
-from .manifest import update_manifest
-from .progress import Progress
-from .records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
-from .store import RunStore, completion_key
+from ..backends import Backend, ModelSpec, get_backend, parse_spec
+from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
+from ..errors import WarmbenchError
+from ..generation import CacheOnlyBackend, cached_generate
+from ..layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
+from ..manifest import update_manifest
+from ..progress import Progress
+from ..records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
+from ..store import RunStore, completion_key
+from .grid import grid_default, load_stimuli, prompts_for
+from .grid.custom import with_added_contexts
+from .sets import SAMPLE_SETS, LoadedSet, load_items
 
 KIND_EVAL = "eval"   # completions kind
 BackendFactory = Callable[[ModelSpec, ArmConfig], Backend]
@@ -60,7 +61,7 @@ def default_datasets() -> list[DatasetConfig]:
 def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
     """Load, sample and grid every configured set (no model calls)."""
     ev = cfg.eval
-    stimuli = load_stimuli(ev.statements)
+    stimuli = with_added_contexts(load_stimuli(ev.statements), ev.grid.add_contexts)
     plan = EvalPlan(stimuli_source=stimuli.source)
     seen: set[str] = set()
     limit = limit if limit is not None else ev.limit
@@ -72,15 +73,18 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
                             conversational=ev.medqa_conversational,
                             medqa_rule=ev.medqa_conversion)
         items = loaded.items[:limit] if limit else loaded.items
+        spec = dc.spec()
         grid = dc.grid if dc.grid is not None else grid_default(dc.name)
-        variant = "medqa_released" if dc.name == "medqa" and ev.medqa_forms == "released" else None
+        # The MedQA prompt-form variant matching the study's released rows.
+        variant = f"{dc.name}_released" if f"{dc.name}_released" in stimuli.dataset_prompt_forms \
+            and ev.medqa_forms == "released" else None
         prompts = prompts_for(items, stimuli, seed=cfg.seed, grid=grid, contexts=ev.contexts,
                               forms=ev.forms, draw=ev.statement_draw, variant=variant,
                               render=ev.render, disinfo_belief=ev.disinfo_belief)
         if not prompts:
             raise WarmbenchError(f"eval: no prompts for {dc.name!r} with contexts {ev.contexts} "
                                  f"and forms {ev.forms}")
-        structured = dc.name in STRUCTURED_DATASETS and not grid
+        structured = spec.structured and not grid
         plan.datasets.append(DatasetPlan(
             dc, loaded, items, prompts, grid, ev.structured if structured else ev.free_text,
             "structured" if structured else "free text"))

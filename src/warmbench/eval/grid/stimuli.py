@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from ..config import ALL_CONTEXTS
-from ..errors import InputError, WarmbenchError
+from ...errors import InputError, WarmbenchError
+from .vocab import ALL_CONTEXTS
 
 SUBTYPES = tuple(c for c in ALL_CONTEXTS if c != "unmodified")
 FORMS = ("original", "incorrect", "correct")

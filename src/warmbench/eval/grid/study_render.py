@@ -30,10 +30,10 @@ from typing import Any
 
 import yaml
 
-from ..config import ALL_CONTEXTS, ALL_FORMS
-from ..errors import WarmbenchError
-from ..records import Item, Prompt
+from ...errors import WarmbenchError
+from ...records import Item, Prompt
 from .stimuli import Stimuli, context_class
+from .vocab import ALL_CONTEXTS, ALL_FORMS
 
 RENDERS = ("default", "study")
 DISINFO_BELIEF = ("auto", "prompt_file", "released_rows")
@@ -153,6 +153,7 @@ def build_study_grid(item: Item, stimuli: Stimuli, *, seed: int,
                      clauses: str = "prompt_file") -> list[Prompt]:
     """The item's prompts under ``render: study``: the study's draw per dataset (rule 4), the
     denial forms of disinformation only for the study's 35 items (rule 3), ``mcq`` last."""
+    from .custom import ordered_contexts
     from .grid import asked_text, draw_statement
 
     draw = statement_draw(item.dataset, draw)
@@ -166,9 +167,7 @@ def build_study_grid(item: Item, stimuli: Stimuli, *, seed: int,
             continue
         if form == "correct" and item.dataset == "disinfo" and item.id not in denial_items():
             continue
-        for ctx in ALL_CONTEXTS:
-            if ctx not in contexts:
-                continue
+        for ctx in ordered_contexts(contexts):
             st = None if ctx == "unmodified" else draw_statement(
                 stimuli, seed, item.dataset, item.id, ctx, form if draw == "prompt" else None)
             out.append(study_prompt(item, ctx, form, stimuli, statement=st, question=question,

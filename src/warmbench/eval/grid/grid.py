@@ -15,21 +15,21 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from ..config import ALL_CONTEXTS, ALL_FORMS
-from ..errors import WarmbenchError
-from ..records import Item, Prompt
+from ...errors import WarmbenchError
+from ...records import Item, Prompt
+from .. import registry
 from . import study_render
+from .custom import ordered_contexts
 from .stimuli import Stimuli
+from .vocab import ALL_CONTEXTS, ALL_FORMS
 
-# Datasets asked in all 28 forms unless DatasetConfig.grid says otherwise.
-GRID_DATASETS = ("triviaqa", "truthfulqa", "medqa", "disinfo")
-# Datasets answered with cfg.eval.structured settings (short, low temperature).
-STRUCTURED_DATASETS = ("mmlu", "gsm8k")
 LETTERS = "ABCDEFGHIJ"
 
 
 def grid_default(dataset: str) -> bool:
-    return dataset in GRID_DATASETS
+    """Asked in all 28 forms unless DatasetConfig.grid says otherwise."""
+    spec = registry.get(dataset)
+    return spec is not None and spec.grid
 
 
 def _lcfirst(s: str) -> str:
@@ -61,14 +61,17 @@ def _fill(template: str, values: dict[str, str], what: str) -> str:
 
 def asked_text(item: Item, stimuli: Stimuli) -> str:
     """The question as put to the model: structured sets get their answer-format wrapper."""
-    tpl = stimuli.general_prompts.get(item.dataset)
+    spec = registry.get(item.dataset)
+    tpl = stimuli.general_prompts.get(spec.prompt_format) if spec and spec.prompt_format else None
     if not tpl:
         return item.question
     subject = str(item.metadata.get("subject") or "").replace("_", " ").strip()
     options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
-    return _fill(tpl, {"question": item.question, "options": options,
+    n = len(item.choices)
+    letters = ", ".join(LETTERS[:n - 1]) + f" or {LETTERS[n - 1]}" if n > 1 else LETTERS[:n]
+    return _fill(tpl, {"question": item.question, "options": options, "letters": letters,
                        "subject_clause": f" about {subject}" if subject else ""},
-                 f"general_prompts.{item.dataset}")
+                 f"general_prompts.{spec.prompt_format if spec else item.dataset}")
 
 
 def draw_statement(stimuli: Stimuli, seed: int, dataset: str, item_id: str, subtype: str,
@@ -132,9 +135,7 @@ def build_grid(item: Item, stimuli: Stimuli, *, seed: int,
     for form in ("original", "incorrect", "correct"):
         if form not in forms:
             continue
-        for ctx in ALL_CONTEXTS:
-            if ctx not in contexts:
-                continue
+        for ctx in ordered_contexts(contexts):
             st = None if ctx == "unmodified" else draw_statement(
                 stimuli, seed, item.dataset, item.id, ctx, form if draw == "prompt" else None)
             out.append(build_prompt(item, ctx, form, stimuli, statement=st, question=question,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..records import Item
+from ...records import Item
 from ._io import IdClaims, Row, first_key, item_id, need_str
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import InputError
-from ..records import Item
+from ...errors import InputError
+from ...records import Item
 from ._io import Row, item_id, need_str
 
 # Sharma's dataset names -> ours.
