@@ -137,10 +137,10 @@ def test_denial_forms_only_for_the_study_35_disinformation_items(shared_dir):
     path, _ = _rows(shared_dir, "disinfo")
     items = read_items("disinfo", path)
     ids = {it.id for it in items}
-    assert len(denial_items()) == 35 and denial_items() <= ids
+    assert len(denial_items("disinfo")) == 35 and denial_items("disinfo") <= ids
     study = prompts_for(items, ST, seed=0, grid=True, render="study")
     correct = [p for p in study if p.form == "correct"]
-    assert len(correct) == 35 * 9 and {p.item_id for p in correct} == denial_items()
+    assert len(correct) == 35 * 9 and {p.item_id for p in correct} == denial_items("disinfo")
     assert len(study) == 125 * 19 + 35 * 9
     # the default rendering asks every item in all 28 forms
     assert len(prompts_for(items, ST, seed=0, grid=True)) == 125 * 28
@@ -154,7 +154,7 @@ def test_statement_draws_per_dataset_as_the_files():
     # TriviaQA: a statement per row, so the three forms of a sub-type often differ
     assert any(len({p.statement for p in g if p.context == "emotion:sad"}) > 1 for g in per_row)
     # disinformation: one per item and sub-type, shared by its forms
-    g = build_study_grid(_disinfo(sorted(denial_items())[0]), ST, seed=0,
+    g = build_study_grid(_disinfo(sorted(denial_items("disinfo"))[0]), ST, seed=0,
                          forms=["original", "incorrect", "correct"])
     for sub in ST.amendments:
         assert len({p.statement for p in g if p.context == sub}) == 1

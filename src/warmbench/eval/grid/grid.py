@@ -160,9 +160,8 @@ def prompts_for(items: Iterable[Item], stimuli: Stimuli, *, seed: int, grid: boo
         raise WarmbenchError(f"render {render!r}: expected one of {', '.join(study_render.RENDERS)}")
     clauses = study_render.disinfo_clause_set(disinfo_belief, render)
     if render == "default" and clauses == "prompt_file":
-        stimuli = replace(stimuli, belief_clauses={
-            **stimuli.belief_clauses,
-            "disinfo": study_render.study_rules()["disinfo_belief_clauses"]["prompt_file"]})
+        stimuli = replace(stimuli, belief_clauses={**stimuli.belief_clauses,
+                                                   **study_render.prompt_file_clauses()})
     out: list[Prompt] = []
     for it in items:
         if grid and render == "study":

@@ -47,9 +47,11 @@ def study_rules() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def denial_items() -> frozenset[str]:
-    """Ids of the 35 disinformation items the study's file asks in the denial form."""
-    return frozenset(map(str, study_rules()["disinfo_denial_items"]))
+def denial_items(dataset: str) -> frozenset[str] | None:
+    """Ids of the items whose denial form the dataset's study file asks (disinformation: 35 of
+    125); None when the file asks every item's."""
+    ids = study_rules()["denial_items"].get(dataset)
+    return None if ids is None else frozenset(map(str, ids))
 
 
 def collapse_periods(text: str) -> str:
@@ -59,6 +61,11 @@ def collapse_periods(text: str) -> str:
 def statement_draw(dataset: str, configured: str) -> str:
     """The study's draw for a dataset's files (others keep the configured one)."""
     return study_rules()["statement_draw"].get(dataset, configured)
+
+
+def prompt_file_clauses() -> dict[str, dict[str, str]]:
+    """dataset -> the prompt file's belief clauses, for datasets whose two sources disagree."""
+    return {ds: v["prompt_file"] for ds, v in study_rules()["belief_clauses"].items()}
 
 
 def disinfo_clause_set(belief: str, render: str) -> str:
@@ -85,20 +92,21 @@ def _fill(template: str, values: dict[str, str], what: str) -> str:
         raise WarmbenchError(f"{what}: template {template!r} uses unknown variable {e}") from None
 
 
-def disinfo_text(item: Item, context: str, form: str, stimuli: Stimuli, *, statement: str | None,
-                 question: str, clauses: str) -> str:
-    """One disinformation row as the study's file renders it (rule 2)."""
+def own_joins_text(item: Item, context: str, form: str, stimuli: Stimuli, *,
+                   statement: str | None, question: str, clauses: str) -> str:
+    """One row of a dataset whose file has joins of its own (disinformation, rule 2)."""
     rules = study_rules()
     values = _values(item, stimuli, question, statement)
     if form in ("incorrect", "correct"):
-        clause = rules["disinfo_belief_clauses"][clauses][form]
+        sets = rules["belief_clauses"].get(item.dataset)
+        clause = sets[clauses][form] if sets else stimuli.clauses(item.dataset)[form]
         key = "incorrect_belief" if form == "incorrect" else "correct_denial"
-        values[key] = _fill(clause, values, f"disinfo_belief_clauses.{clauses}.{form}")
-    spec = rules["disinfo_prompt_forms"][form]
+        values[key] = _fill(clause, values, f"belief_clauses.{item.dataset}.{clauses}.{form}")
+    spec = rules["prompt_forms"][item.dataset][form]
     if isinstance(spec, dict):
         cls = context_class(context)
         spec = spec["unmodified" if cls == "unmodified" else ("context" if form == "original" else cls)]
-    return _fill(spec, values, f"disinfo_prompt_forms.{form}")
+    return _fill(spec, values, f"prompt_forms.{item.dataset}.{form}")
 
 
 def mcq_text(item: Item, question: str, render: str = "default") -> str:
@@ -136,9 +144,9 @@ def study_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
         return mcq_prompt(item, stimuli, "study", question)
     base = build_prompt(item, context, form, stimuli, statement=statement, question=question,
                         variant=variant)
-    if item.dataset == "disinfo":
-        text = disinfo_text(item, context, form, stimuli, statement=statement,
-                            question=question or asked_text(item, stimuli), clauses=clauses)
+    if item.dataset in study_rules()["prompt_forms"]:
+        text = own_joins_text(item, context, form, stimuli, statement=statement,
+                              question=question or asked_text(item, stimuli), clauses=clauses)
     elif item.dataset in study_rules()["period_collapse"]:
         text = collapse_periods(base.text)
     else:
@@ -165,7 +173,8 @@ def build_study_grid(item: Item, stimuli: Stimuli, *, seed: int,
     for form in ("original", "incorrect", "correct"):
         if form not in forms:
             continue
-        if form == "correct" and item.dataset == "disinfo" and item.id not in denial_items():
+        asked = denial_items(item.dataset)
+        if form == "correct" and asked is not None and item.id not in asked:
             continue
         for ctx in ordered_contexts(contexts):
             st = None if ctx == "unmodified" else draw_statement(
