@@ -96,18 +96,19 @@ def test_exhausted_budget_is_a_failure_then_retried_next_run(tmp_path):
     assert row["error"] is None and row["attempts"] == 2
 
 
-def test_empty_content_is_retried_then_an_empty_answer():
+def test_empty_content_is_retried_then_a_failure():
     plan = FaultPlan().when_contains("hollow", Fault.empty(), times=1)
     plan.when_contains("void", Fault.empty())
     with FakeOpenAIServer(faults=plan) as srv, _backend(srv, max_retries=2) as b:
         ok, empty = b.generate([ChatRequest.from_user("hollow"), ChatRequest.from_user("void")], PARAMS)
         sent = srv.count()
     assert ok.ok and ok.text == "Echo: hollow"
-    # Retried up to the budget (1 + 2 attempts), then the empty answer itself comes back: not an
-    # error, so callers' own checks (the rewrite's "empty") classify and retry it.
+    # Retried up to the budget (1 + 2 attempts), then a failure (never stored as an answer, so
+    # the next run retries it), its finish_reason kept.
     assert sent == 2 + 3
-    assert empty.ok and empty.error is None and empty.text == "" and empty.finish_reason == "stop"
-    assert b.stats.empty == 1 and b.stats.succeeded == 2 and b.stats.failed == 0
+    assert not empty.ok and empty.text == "" and empty.finish_reason == "stop"
+    assert empty.error == "empty content after 3 attempts (finish_reason='stop')"
+    assert b.stats.empty == 1 and b.stats.succeeded == 1 and b.stats.failed == 1
 
 
 def test_content_filter_is_a_failure_without_retries():

@@ -57,9 +57,18 @@ def main() -> None:
         typer.secho(f"error: {e}", fg="red", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.secho("interrupted: finished work is saved in the run store; run again to resume.",
-                    fg="yellow", err=True)
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as e:
+        # Typer turns Ctrl-C into a silent exit 130 before it reaches the clause above.
+        if e.code == 130:
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    typer.secho("interrupted: finished work is saved in the run store; run again to resume.",
+                fg="yellow", err=True)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

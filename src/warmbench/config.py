@@ -26,6 +26,7 @@ from .errors import WarmbenchError
 from .eval.grid.vocab import ALL_CONTEXTS, ALL_FORMS, CONTEXT_PREFIXES, OPTIONAL_FORMS
 from .eval.spec import DatasetSpec, Family, Kind, Scorer
 from .prices import PriceOverride
+from .safenames import check_name
 
 
 class Section(BaseModel):
@@ -84,6 +85,13 @@ class RewriteConfig(Section):
                                            "price, results within 24 h; resumable by polling).")
 
     _spec = field_validator("model")(_check_spec)
+
+    @field_validator("personas")
+    @classmethod
+    def _persona_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            check_name("persona", name)
+        return v
 
 
 class TrainConfig(Section):
@@ -292,6 +300,9 @@ class ArmConfig(Section):
                                "models one family to pair them, e.g. an inspect: API model and a local hf: one.")
 
     _spec = field_validator("model")(_check_spec)
+    # Names become file names (RUN/stats/results_<arm>.csv, RUN/train/<persona>/).
+    _name = field_validator("name")(lambda v: check_name("arm", v))
+    _persona = field_validator("persona")(lambda v: v if v is None else check_name("persona", v))
 
     @model_validator(mode="after")
     def _read_system_prompt_file(self) -> ArmConfig:
@@ -408,7 +419,9 @@ def _format_error(e: ValidationError, source: str) -> str:
         bad = err.get("input")
         if err["type"] in ("extra_forbidden",):
             msg = "unknown field"
-        elif not isinstance(bad, dict | list) and "(known" not in msg and bad is not None:
+        # "(got" already in the message: it shows the value itself (masked, when secret).
+        elif not isinstance(bad, dict | list) and "(known" not in msg and "(got" not in msg \
+                and bad is not None:
             msg += f" (got {bad!r})"
         lines.append(f"{source}: {loc or '<root>'}: {msg}")
     return "\n".join(lines)
@@ -446,6 +459,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         data[k] = v
     _resolve_arm_files(data, path.parent)
     cfg = parse_config(data, str(path))
+    if Path(cfg.run_dir).exists() and not Path(cfg.run_dir).is_dir():
+        raise WarmbenchError(f"{path}: run_dir {cfg.run_dir} is a file, not a directory")
     # Prices are looked up by every backend's ledger and the planner (warmbench.prices).
     from .prices import set_price_overrides
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .safenames import inside
+
 # Record kinds in the store (``RunStore.put(kind, key, ...)``).
 KIND_ITEM = "item"          # Item, key f"{dataset}:{id}"
 KIND_PROMPT = "prompt"      # Prompt, key Prompt.key
@@ -54,7 +56,8 @@ SCORED_COLUMNS = {
 
 
 def run_path(run_dir: str | Path, *parts: str) -> Path:
-    p = Path(run_dir).joinpath(*parts)
+    """``run_dir/parts...`` with its folder made; refused if it would leave ``run_dir``."""
+    p = inside(run_dir, *parts)
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 

@@ -6,6 +6,11 @@ Stages never import each other; this module only calls their entry points in ord
 shared store and one progress view. Every stage is idempotent (it skips finished work), so a
 killed run restarted simply runs again: finished stages return at once, the interrupted one
 resumes from what its store already holds.
+
+A stage is "done" only with an unchanged config, unchanged input data, zero failed rows and
+readable, unchanged outputs (``stage_state``); one with failed rows stops the run with a
+one-line ``StageIncomplete`` and is retried, row for row, by the next run. One process per run
+directory (``runlock``).
 """
 
 from __future__ import annotations
@@ -20,12 +25,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_csv, write_parquet
 from .config import ExperimentConfig
 from .errors import WarmbenchError
 from .gpu_memory import releasing
 from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
+from .runlock import run_lock
+from .stage_state import (
+    failure_line,
+    failures,
+    input_digest,
+    output_digest,
+    unreadable_output,
+)
 from .store import RunStore
 
 
@@ -156,17 +170,27 @@ PER_BASE = ("train", "warmth", "eval", "judge")
 def run_pipeline(cfg: ExperimentConfig, *, start: str | None = None, stop: str | None = None,
                  force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Run the chosen stages in order; return {stage: summary}. Raises on the first failure,
-    after recording it, leaving every finished stage's outputs intact."""
+    after recording it, leaving every finished stage's outputs intact.
+
+    One process per run directory: a second one gets ``RunDirLocked`` at once. A stage with
+    failed rows raises ``StageIncomplete`` (one line naming them) and is not marked done."""
     from .budget import activate
 
-    # The budget spans the whole run directory (every base model's sub-run included).
-    activate(cfg.budget_usd, cfg.run_dir, "warmbench run CONFIG --max-usd <more>")
-    try:
-        if cfg.base_models:
-            return _run_multi_base(cfg, start=start, stop=stop, force=force, progress=progress)
-        return _run_stages(cfg, select_stages(cfg, start, stop), force=force, progress=progress)
-    finally:
-        activate(None, cfg.run_dir)  # a later command in this process has no budget
+    if not cfg.arms:
+        # Before anything is created: every stage chain ends in eval/judge/stats over arms.
+        raise WarmbenchError("no arms configured: add e.g. arms: [{name: original, "
+                             "model: hf:smollm2-135m}]")
+    stages = select_stages(cfg, start, stop)
+    with run_lock(cfg.run_dir):
+        # The budget spans the whole run directory (every base model's sub-run included).
+        activate(cfg.budget_usd, cfg.run_dir, "warmbench run CONFIG --max-usd <more>")
+        try:
+            if cfg.base_models:
+                return _run_multi_base(cfg, start=start, stop=stop, force=force,
+                                       progress=progress)
+            return _run_stages(cfg, stages, force=force, progress=progress)
+        finally:
+            activate(None, cfg.run_dir)  # a later command in this process has no budget
 
 
 def _run_multi_base(cfg: ExperimentConfig, *, start: str | None, stop: str | None, force: bool,
@@ -216,11 +240,29 @@ def _pool_base_outputs(cfg: ExperimentConfig) -> None:
             t.insert(0, "base_model", base)
             traj.append(t)
     if scored:
-        (top / "judge").mkdir(parents=True, exist_ok=True)
-        pd.concat(scored, ignore_index=True).to_parquet(top / "judge" / "scored.parquet", index=False)
+        write_parquet(pd.concat(scored, ignore_index=True), top / "judge" / "scored.parquet")
     if traj:
-        (top / "warmth").mkdir(parents=True, exist_ok=True)
-        pd.concat(traj, ignore_index=True).to_csv(top / "warmth" / "trajectory.csv", index=False)
+        write_csv(pd.concat(traj, ignore_index=True), top / "warmth" / "trajectory.csv")
+
+
+class StageIncomplete(WarmbenchError):
+    """A stage ended with failed rows (e.g. API requests that failed after their retries). It is
+    not marked done, so the next run retries exactly those rows; later stages are not run on
+    the incomplete data."""
+
+
+def _is_done(stage: Stage, mark: dict[str, Any] | None, fp: str, inputs: str | None,
+             cfg: ExperimentConfig, store: RunStore) -> bool:
+    """Done = same config, same input data, zero failed rows, outputs present, readable and
+    unchanged since (``stage_state``)."""
+    run_dir = Path(store.run_dir)
+    if stage.name == "report" or not mark or mark.get("status") != "done":
+        return False
+    if mark.get("fingerprint") != fp or mark.get("inputs") != inputs:
+        return False
+    if unreadable_output(stage.name, cfg, run_dir) is not None:
+        return False
+    return mark.get("wrote") == output_digest(stage.name, cfg, store)
 
 
 def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
@@ -230,54 +272,70 @@ def _run_stages(cfg: ExperimentConfig, stages: list[Stage], *, force: bool,
     set_price_overrides(cfg.prices)
     run_dir = Path(cfg.run_dir)
     store = RunStore(run_dir)
-    update_manifest(run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed},
-                    stages=[s.name for s in stages])
-    results: dict[str, Any] = {}
-    prog = progress or Progress()
-    with prog:
-        overall = prog.task(f"warmbench run · {cfg.name}", total=len(stages))
-        for stage in stages:
-            fp = stage_fingerprint(cfg, stage)
-            mark = store.get_meta(f"stage.{stage.name}")
-            # The report is cheap and must reflect the latest stats: always rebuilt.
-            if not force and stage.name != "report" and mark and mark.get("fingerprint") == fp \
-                    and mark.get("status") == "done":
-                prog.log(f"[{stage.name}] already done — skipped")
-                results[stage.name] = mark.get("summary", {})
+    try:
+        update_manifest(run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed},
+                        stages=[s.name for s in stages])
+        results: dict[str, Any] = {}
+        prog = progress or Progress()
+        with prog:
+            overall = prog.task(f"warmbench run · {cfg.name}", total=len(stages))
+            for stage in stages:
+                results[stage.name] = _run_one(stage, cfg, store, prog, force=force)
                 overall.advance()
-                continue
-            prog.log(f"[{stage.name}] {stage.summary}")
-            t0 = time.time()
-            store.set_meta(f"stage.{stage.name}", {"status": "running", "fingerprint": fp,
-                                                   "started": t0})
-            try:
-                summary = _call(stage, cfg, store, prog)
-            except BaseException as e:
-                trace = traceback.format_exc()
-                store.set_meta(f"stage.{stage.name}", {
-                    "status": "failed", "fingerprint": fp, "started": t0,
-                    "error": f"{type(e).__name__}: {e}"[:2000],
-                    "trace": trace[-4000:] if not isinstance(e, WarmbenchError) else None,
-                })
-                if isinstance(e, WarmbenchError | KeyboardInterrupt) or not isinstance(e, Exception):
-                    raise
-                # A bug, not a user error: one readable line, the traceback in a file.
-                log = run_dir / "logs" / f"{stage.name}.traceback.txt"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_text(trace, encoding="utf-8")
-                raise StageError(
-                    f"stage '{stage.name}' failed: {type(e).__name__}: {e} (traceback: {log}); "
-                    "earlier stages are kept — fix and run again to resume") from e
-            if isinstance(summary, Path):
-                summary = {"path": str(summary)}
-            summary = _jsonable(summary if summary is not None else {})
-            store.set_meta(f"stage.{stage.name}", {"status": "done", "fingerprint": fp,
-                                                   "seconds": round(time.time() - t0, 1),
-                                                   "summary": summary})
-            results[stage.name] = summary
-            overall.advance()
-    update_manifest(run_dir, stage_results=results)
-    return results
+        update_manifest(run_dir, stage_results=results)
+        return results
+    finally:
+        store.close()
+
+
+def _run_one(stage: Stage, cfg: ExperimentConfig, store: RunStore, prog: Progress, *,
+             force: bool) -> Any:
+    run_dir = Path(cfg.run_dir)
+    fp = stage_fingerprint(cfg, stage)
+    inputs = input_digest(stage.name, cfg, store)
+    mark = store.get_meta(f"stage.{stage.name}")
+    if not force and _is_done(stage, mark, fp, inputs, cfg, store):
+        prog.log(f"[{stage.name}] already done — skipped")
+        return mark.get("summary", {})
+    bad = unreadable_output(stage.name, cfg, run_dir) if mark and mark.get("status") == "done" else None
+    if bad:
+        prog.log(f"[{stage.name}] output {bad} is missing or unreadable: running again")
+    prog.log(f"[{stage.name}] {stage.summary}")
+    t0 = time.time()
+    base = {"fingerprint": fp, "inputs": inputs, "started": t0}
+    store.set_meta(f"stage.{stage.name}", {"status": "running", **base})
+    try:
+        summary = _call(stage, cfg, store, prog)
+    except BaseException as e:
+        trace = traceback.format_exc()
+        store.set_meta(f"stage.{stage.name}", {
+            "status": "failed", **base, "error": f"{type(e).__name__}: {e}"[:2000],
+            "trace": trace[-4000:] if not isinstance(e, WarmbenchError) else None,
+        })
+        if isinstance(e, WarmbenchError | KeyboardInterrupt) or not isinstance(e, Exception):
+            raise
+        # A bug, not a user error: one readable line, the traceback in a file.
+        log = run_dir / "logs" / f"{stage.name}.traceback.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(trace, encoding="utf-8")
+        raise StageError(
+            f"stage '{stage.name}' failed: {type(e).__name__}: {e} (traceback: {log}); "
+            "earlier stages are kept — fix and run again to resume") from e
+    if isinstance(summary, Path):
+        summary = {"path": str(summary)}
+    summary = _jsonable(summary if summary is not None else {})
+    n_failed, rows = failures(summary)
+    status = "incomplete" if n_failed else "done"
+    store.set_meta(f"stage.{stage.name}", {"status": status, **base,
+                                           "seconds": round(time.time() - t0, 1),
+                                           "summary": summary, "failed": n_failed,
+                                           "wrote": output_digest(stage.name, cfg, store)})
+    if n_failed:
+        line = failure_line(stage.name, n_failed, rows)
+        store.set_meta(f"stage.{stage.name}", {**store.get_meta(f"stage.{stage.name}"),
+                                               "error": line[:2000]})
+        raise StageIncomplete(line)
+    return summary
 
 
 def _jsonable(obj: Any) -> Any:
@@ -288,5 +346,7 @@ def _jsonable(obj: Any) -> Any:
 
 def stage_status(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """What the store says about each stage (for `warmbench run --status`)."""
-    store = RunStore(run_dir)
-    return {s.name: store.get_meta(f"stage.{s.name}", {"status": "pending"}) for s in STAGES}
+    if not (Path(run_dir) / "store.sqlite").is_file():   # nothing ran: create nothing either
+        return {s.name: {"status": "pending"} for s in STAGES}
+    with RunStore(run_dir) as store:
+        return {s.name: store.get_meta(f"stage.{s.name}", {"status": "pending"}) for s in STAGES}

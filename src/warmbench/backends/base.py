@@ -14,6 +14,10 @@ from .spec import ModelSpec, parse_spec
 # results as they arrive (a killed run loses at most the requests in flight).
 ResultCallback = Callable[[int, Completion], None]
 
+# How an API backend's error starts when the reply was still empty after every retry: a
+# failure (retried by the next run), which the rewrite checks count as ``empty``.
+EMPTY_CONTENT_ERROR = "empty content"
+
 
 @runtime_checkable
 class Backend(Protocol):

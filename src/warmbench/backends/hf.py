@@ -17,11 +17,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -83,6 +87,21 @@ def _pick_dtype(dtype: str | None, device: str):
     return torch.float32
 
 
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connect (False when HF_HUB_OFFLINE is set)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "huggingface.co",
+                                  url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def _load_base(name: str, device: str, dtype) -> _Loaded:
     from ..embedded import resolve_model
 
@@ -96,13 +115,18 @@ def _load_base(name: str, device: str, dtype) -> _Loaded:
 
         # transformers' per-load "Loading weights" bars would interleave with ours.
         hf_logging.disable_progress_bar()
+        # Offline, a Hub id is read from the local cache only: otherwise the hub client spends
+        # ~50-80 s in connection retries before the same error.
+        local = Path(path).is_dir() or not hub_reachable()
         try:
-            tok = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            tok = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local)
         except OSError as e:
+            where = "" if Path(path).is_dir() or not local else "not in the local HF cache, " \
+                "and the Hub is unreachable; "
             raise WarmbenchError(
-                f"hf backend: cannot load model {name!r} ({str(e).splitlines()[0]}); give a local "
-                "folder, an embedded name (see `warmbench models`) or a cached Hub id"
+                f"hf backend: cannot load model {name!r} ({where}{str(e).splitlines()[0]}); give "
+                "a local folder, an embedded name (see `warmbench models`) or a cached Hub id"
             ) from e
         model.to(device).eval()
         tok.padding_side = "left"

@@ -10,8 +10,9 @@ the whole backend. Each request is retried with exponential backoff and jitter o
 ``retry-after-ms``) header sets the wait instead. 401/403/404 stop the batch at once (every
 further request would fail the same way). A request that still fails after the budget comes
 back as ``Completion(error=...)`` and is never mistaken for an answer. Content still empty
-after the budget is the model's answer, not a failure: it comes back as a completion with
-empty text and its finish_reason, for the caller's own checks (rewrite: ``empty``). ``on_result`` is called
+after the budget is a failure too (``error`` starting with ``EMPTY_CONTENT_ERROR``, finish_reason
+kept): stored as an answer, one transient glitch would remove that prompt for good; as a failure
+the next run retries it (the rewrite counts it under its ``empty`` check). ``on_result`` is called
 from the calling thread as each request finishes.
 
 The API key is never logged and error messages carry no headers (see ``warmbench.secrets``).
@@ -41,7 +42,7 @@ from ..errors import MissingExtraError
 from ..prices import Price, cached_tokens_of
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import resolve_api_key, resolve_base_url, scrub
-from .base import ResultCallback, refuse_choices, request_seed
+from .base import EMPTY_CONTENT_ERROR, ResultCallback, refuse_choices, request_seed
 from .registry import BackendOptions
 from .spec import ModelSpec
 
@@ -88,7 +89,7 @@ class UsageStats:
     retries: int = 0
     succeeded: int = 0
     failed: int = 0
-    empty: int = 0  # of ``succeeded``: answers still empty after every retry
+    empty: int = 0  # of ``failed``: replies still empty after every retry
     prompt_tokens: int = 0
     cached_tokens: int = 0  # of ``prompt_tokens``: served from OpenAI's prompt cache
     completion_tokens: int = 0
@@ -367,12 +368,13 @@ class OpenAIBackend:
         except asyncio.CancelledError:
             raise
         except _EmptyContent as exc:
-            # Still empty after the whole budget: that is what the model answered. Returned as
-            # an answer with empty text (finish_reason kept), never an error, so an empty
-            # rewrite is counted as "empty" by the rewrite checks and retried with a new seed.
-            self.stats.succeeded += 1
+            # Still empty after the whole budget: a failure, not an answer (see the docstring).
+            self.stats.failed += 1
             self.stats.empty += 1
-            return exc.completion
+            attempts = retrying.statistics.get("attempt_number", 1)
+            return exc.completion.model_copy(update={
+                "error": f"{EMPTY_CONTENT_ERROR} after {attempts} attempt{'s' if attempts != 1 else ''} "
+                         f"(finish_reason={exc.completion.finish_reason!r})"})
         except Exception as exc:
             self.stats.failed += 1
             attempts = retrying.statistics.get("attempt_number", 1)

@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import WarmbenchError
 from .registry import BACKENDS
@@ -67,11 +68,25 @@ def parse_spec(spec: str) -> ModelSpec:
         if "#" not in rest:
             raise WarmbenchError(f"model spec {spec!r}: expected openai:URL#MODEL")
         url, model = rest.split("#", 1)
+        _refuse_url_credentials(url)
         return ModelSpec("openai", model, None, url.rstrip("/"))
     adapter = None
     if "+" in rest and backend in ("hf", "vllm"):
         rest, adapter = rest.split("+", 1)
     return ModelSpec(backend, rest, adapter or None, None)
+
+
+def _refuse_url_credentials(url: str) -> None:
+    """A spec is recorded everywhere (store, manifest, report, regressions.csv), so a
+    ``user:password@`` in its URL would be too: refused, with the secret masked."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return
+    masked = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[-1]))
+    raise WarmbenchError(
+        f"model spec URL {masked} carries credentials (got them masked here): they would be "
+        "written to the store, manifest and report; remove 'user:password@' and put the key "
+        "in OPENAI_API_KEY or .env")
 
 
 def _looks_like_inspect(spec: str) -> bool:

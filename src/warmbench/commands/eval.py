@@ -32,15 +32,22 @@ def register(app: typer.Typer) -> None:
         Writes RUN/eval/{items,prompts,answers}.parquet.
         """
         from ..config import load_config
+        from ..errors import WarmbenchError
         from ..eval.run import run_eval
         from ..progress import Progress
+        from ..runlock import run_lock
         from ..store import RunStore
 
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides)
-        with RunStore(cfg.run_dir) as store, Progress(progress) as prog:
+        if not cfg.arms:   # before the run directory is created
+            raise WarmbenchError(f"{config}: no arms configured: add e.g. arms: "
+                                 "[{name: original, model: hf:smollm2-135m}]")
+        with run_lock(cfg.run_dir), RunStore(cfg.run_dir) as store, Progress(progress) as prog:
             summary = run_eval(cfg, store, prog, limit=limit)
         print_summary(summary)
+        if summary.get("failed_total"):
+            raise typer.Exit(1)   # failed requests are not answers: say so in the exit status
 
 
 def print_summary(summary: dict) -> None:

@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
         """Re-score a run's stored answers without regenerating them; write RUN/judge/scored.parquet,
         RUN/judge/refusals.csv and print refusal rates per arm and dataset."""
         from ..progress import Progress
+        from ..runlock import run_lock
         from ..scoring.run import run_judge
         from ..store import RunStore
 
@@ -93,7 +94,8 @@ def register(app: typer.Typer) -> None:
         cfg = _config(run_dir, config, overrides)
         if reference:
             cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})
-        with RunStore(run_dir) as store, Progress(enabled=False if quiet else None) as progress:
+        with run_lock(run_dir), RunStore(run_dir) as store, \
+                Progress(enabled=False if quiet else None) as progress:
             summary = run_judge(cfg, store, progress)
         import pandas as pd
 
@@ -106,6 +108,8 @@ def register(app: typer.Typer) -> None:
         if len(rates):  # run_judge has logged the table; say where it is kept
             typer.echo(f"refusal rates per arm and dataset: {run_dir / 'judge' / 'refusals.csv'}")
         typer.echo(str(run_dir / "judge" / "scored.parquet"))
+        if summary.get("judge_failures"):
+            raise typer.Exit(1)   # failed requests are not verdicts: say so in the exit status
 
     @judge_app.command("agree")
     def agree(

@@ -26,6 +26,7 @@ from ..chatlogs import (
     iter_chatlogs,
 )
 from ..config import ExperimentConfig
+from ..errors import WarmbenchError
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import Conversation, stable_hash
@@ -163,6 +164,12 @@ def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None
     # Training rows interleaved in a seeded order would hide the per-type blocks; keep them
     # grouped by type (stable, readable) — the trainer shuffles anyway.
     totals = {k: sum(v[k] for v in per_type.values()) for k in next(iter(per_type.values()))}
+    if totals["train"] == 0:
+        # Nothing to train on: an error (non-zero exit), not an empty training set.
+        raise WarmbenchError(
+            f"curate: 0 usable conversations ({report.summary()}; {sum(too_long.values())} too "
+            "long); check the source, max_reply_chars, "
+            "max_message_chars and the NSFW filter")
     summary = {"source": c.source, "filter": scorer.name if scorer else "none",
                "threshold": c.nsfw_threshold, "target_size": c.target_size,
                "validation_size": c.validation_size, "max_turns": c.max_turns, "seed": cfg.seed,

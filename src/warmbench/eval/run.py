@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_parquet
 from ..backends import Backend, ModelSpec, get_backend, parse_spec
 from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
 from ..errors import WarmbenchError
@@ -29,6 +30,9 @@ from .grid.custom import with_added_contexts
 from .sets import SAMPLE_SETS, LoadedSet, load_items
 
 KIND_EVAL = "eval"   # completions kind
+# Longest question accepted: the study's longest (MedQA vignettes) are ~5k characters; a 10 MB
+# one would become a store of hundreds of MB (28 forms x arms).
+MAX_QUESTION_CHARS = 100_000
 BackendFactory = Callable[[ModelSpec, ArmConfig], Backend]
 
 
@@ -73,6 +77,11 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
                             conversational=ev.medqa_conversational,
                             medqa_rule=ev.medqa_conversion)
         items = loaded.items[:limit] if limit else loaded.items
+        for it in items:   # one runaway field would be copied into every prompt form and arm
+            if len(it.question) > MAX_QUESTION_CHARS:
+                raise WarmbenchError(f"eval data set {dc.name!r}: item {it.id}: field 'question' "
+                                     f"has {len(it.question):,} characters (limit "
+                                     f"{MAX_QUESTION_CHARS:,})")
         spec = dc.spec()
         grid = dc.grid if dc.grid is not None else grid_default(dc.name)
         # The MedQA prompt-form variant matching the study's released rows.
@@ -134,8 +143,7 @@ def _export(rows: list[dict[str, Any]], path: Path) -> Path:
     for c in df.columns:   # nested values go to parquet as JSON text, as RunStore.export does
         if df[c].map(lambda v: isinstance(v, dict | list | tuple)).any():
             df[c] = df[c].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
-    df.to_parquet(path, index=False)
-    return path
+    return write_parquet(df, path)
 
 
 def _groups(plan: EvalPlan, cfg: ExperimentConfig) -> dict[str, tuple[SamplingParams, list[Prompt]]]:
@@ -160,11 +168,12 @@ def _arm_backend(store: RunStore, arm: ArmConfig, spec: ModelSpec, plan: EvalPla
 
 
 def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPlan,
-                 cfg: ExperimentConfig, progress: Progress | None) -> tuple[list[Answer], int]:
-    """Generate (or fetch) one arm's answers for every prompt and sample."""
+                 cfg: ExperimentConfig, progress: Progress | None) -> tuple[list[Answer], list[str]]:
+    """Generate (or fetch) one arm's answers for every prompt and sample; also the failed rows,
+    described."""
     groups = _groups(plan, cfg)
     answers: list[Answer] = []
-    failed = 0
+    failed: list[str] = []
     ident = backend.spec.identity()
     for s in range(cfg.eval.samples):
         for group, (params, ps) in groups.items():
@@ -175,7 +184,8 @@ def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPl
             batch = []
             for p, c in zip(ps, comps, strict=True):
                 if not c.ok:
-                    failed += 1
+                    failed.append(f"{arm.name} {p.dataset}:{p.item_id} {p.context}/{p.form} "
+                                  f"sample {s}: {(c.error or '')[:120]}")
                     continue
                 batch.append(Answer(
                     key=answer_key(arm.name, ident, p.key, s), arm=arm.name,
@@ -212,6 +222,7 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     make = backend_factory or (lambda spec, arm: get_backend(spec, cfg.backend_options))
     all_answers: list[Answer] = []
     failed: dict[str, int] = {}
+    failed_rows: list[str] = []
     # Every arm's backend is opened before any generates and closed only at the end, adapter
     # arms first: vLLM arms on one base then share one engine, started with LoRA enabled,
     # instead of a load per arm (a closed engine's last user shuts it down).
@@ -220,8 +231,9 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
         for arm in sorted(cfg.arms, key=lambda a: specs[a.name].adapter is None):
             backends[arm.name] = _arm_backend(store, arm, specs[arm.name], plan, cfg, make)
         for arm in cfg.arms:
-            answers, failed[arm.name] = _arm_answers(store, arm, backends[arm.name], plan, cfg,
-                                                     progress)
+            answers, rows = _arm_answers(store, arm, backends[arm.name], plan, cfg, progress)
+            failed[arm.name] = len(rows)
+            failed_rows.extend(rows)
             all_answers.extend(answers)
     finally:
         for backend in backends.values():
@@ -257,4 +269,6 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
         "structured": cfg.eval.structured.model_dump(), "failed": failed, "exports": files})
     return {"items": {d.config.name: len(d.items) for d in plan.datasets},
             "prompts": len(prompts), "answers": len(all_answers), "failed": failed,
+            # Read by `warmbench run`: a stage with failed rows is not done.
+            "failed_total": len(failed_rows), "failed_rows": failed_rows[:20],
             "table": dict(table), "exports": files}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ..backends.base import EMPTY_CONTENT_ERROR
 from ..records import Completion
 from ..refusal import is_refusal
 
@@ -33,7 +34,8 @@ def check_rewrite(original: str, completion: Completion, text: str, *, min_ratio
                   max_ratio: float, slack: int = 20) -> list[str]:
     """Names of the failed checks (empty list: the rewrite is kept). ``text`` is the cleaned reply."""
     if not completion.ok:
-        return ["error"]
+        # An API reply still empty after the backend's retries is a failure, counted as empty.
+        return ["empty"] if (completion.error or "").startswith(EMPTY_CONTENT_ERROR) else ["error"]
     if not text.strip():
         return ["empty"]
     failed = []

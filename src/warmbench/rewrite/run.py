@@ -199,7 +199,9 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     files = {name: out_dir / f"{name}.jsonl" for name in chosen}
     fp = _fingerprint(cfg, path, prompts)
     prev = store.get_meta(META_SUMMARY) or {}
-    done = prev.get("fingerprint") == fp and all(f.exists() for f in files.values())
+    # Turns whose requests failed (API errors, not checks) are retried: not done while any is left.
+    done = prev.get("fingerprint") == fp and all(f.exists() for f in files.values()) \
+        and not prev.get("failed_total")
     if done and (not r.spot_check or _spot_check_current(prev, r.spot_check, out_dir)):
         return {**prev, "skipped": True}
 
@@ -267,6 +269,10 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
                   "conversations_kept": len(keep), "retries": r.retries, **st,
                   "final_failure_rate": len(st["failed_turns"]) / st["turns"] if st["turns"] else 0.0}
         (out_dir / f"{name}_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        errors = [f"rewrite {name} {t['id']} message {t['message_index']}"
+                  for t in st["failed_turns"] if "error" in t["checks"]]
+        summary["failed_total"] = summary.get("failed_total", 0) + len(errors)
+        summary["failed_rows"] = (summary.get("failed_rows", []) + errors)[:20]
         summary["personas"][name] = {k: report[k] for k in (
             "turns", "attempts", "failures_by_check", "final_failure_rate",
             "conversations_failed_here")} | {"file": str(files[name])}

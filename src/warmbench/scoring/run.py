@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from warmbench.atomic import write_csv, write_parquet, write_text
 from warmbench.backends import get_backend, parse_spec
 from warmbench.backends.base import Backend
 from warmbench.config import ExperimentConfig
@@ -129,7 +130,7 @@ def score_answers(
     constrained: bool = False,
     progress: Progress | None = None,
     backend_options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Store a verdict for every answer that lacks one from its active scorer."""
     existing = load_verdicts(store, answers)
     need_ref: list[Answer] = []
@@ -139,7 +140,7 @@ def score_answers(
         if _pick(existing.get(a.key, {}), wanted) is not None:
             continue
         (need_ref if wanted == "reference" else need_judge).append(a)
-    counts = {"reference_scored": 0, "judged": 0, "judge_failures": 0}
+    counts: dict[str, Any] = {"reference_scored": 0, "judged": 0, "judge_failures": 0}
     if need_ref:
         decisions = score_reference_batch(
             [(_as_asked(items[f"{a.dataset}:{a.item_id}"], a.form), a.text) for a in need_ref],
@@ -161,6 +162,12 @@ def score_answers(
                 be.close()
         counts["judged"] = _store_decisions(store, need_judge, decisions)
         counts["judge_failures"] = sum(d is None for d in decisions)
+        # Failed judge requests (after their retries) are no verdict: `warmbench run` keeps
+        # the stage not done and the next run retries exactly these.
+        counts["failed_total"] = counts["judge_failures"]
+        counts["failed_rows"] = [f"judge {a.arm} {a.dataset}:{a.item_id} {a.context}/{a.form} "
+                                 f"sample {a.sample_index}"
+                                 for a, d in zip(need_judge, decisions, strict=True) if d is None][:20]
     return counts
 
 
@@ -182,8 +189,13 @@ def scored_frame(
         v = _pick(verdicts.get(a.key, {}), _active_scorer(a, judge_spec, constrained))
         p = prompts.get(a.prompt_key)
         spec = registry.get(a.dataset)
-        if spec is not None and spec.scorer_refusal and v is not None:
-            # On open sets (AdvBench) the scorer's own decision (judge or reference) is the refusal.
+        # On open sets (AdvBench) the scorer's own decision (judge or reference) is the refusal.
+        # Where a refusal counts as correct (disinformation), the judge's decision on the whole
+        # answer stands too (an answer that opens with a refusal phrase and then complies is not
+        # a refusal), except under the study's own rule (compat): there the phrase detector decides.
+        judge_decides = (v is not None and v.scorer.startswith("judge:")
+                         and refusal_mode != "compat" and spec is not None and spec.refusal_correct)
+        if spec is not None and v is not None and (spec.scorer_refusal or judge_decides):
             refused = v.refused or v.label == "REFUSED"
         else:
             refused = is_refusal(a.text, refusal_mode) or (v is not None and v.label == "REFUSED")  # type: ignore[arg-type]
@@ -235,9 +247,9 @@ def run_judge(
                       refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained,
                       families={a.name: a.family for a in cfg.arms if a.family})
     run_dir = store.run_dir
-    df.to_parquet(run_path(run_dir, "judge", "scored.parquet"), index=False)
+    write_parquet(df, run_path(run_dir, "judge", "scored.parquet"))
     rates = refusal_rates(df)
-    rates.to_csv(run_path(run_dir, "judge", "refusals.csv"), index=False)
+    write_csv(rates, run_path(run_dir, "judge", "refusals.csv"))
     summary = {
         "answers": len(df),
         **counts,
@@ -247,7 +259,7 @@ def run_judge(
         "refusal": jc.refusal,
         "exclusion": jc.exclusion,
     }
-    run_path(run_dir, "judge", "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text(run_path(run_dir, "judge", "summary.json"), json.dumps(summary, indent=2))
     update_manifest(run_dir, judge={"model": judge_spec, "constrained": jc.constrained,
                                     "refusal": jc.refusal, "exclusion": jc.exclusion,
                                     "scorers": summary["scorers"]})

@@ -75,12 +75,21 @@ def sheet_rows(sample: Sequence[Answer], items: dict[str, Item], prompts: dict[s
     return rows
 
 
+# A cell opening with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd|...):
+# model output is untrusted, so such cells get a leading apostrophe (shown as text, OWASP's advice).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def write_csv(rows: Sequence[dict[str, str]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(SHEET_COLUMNS))
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: safe_cell(v) for k, v in r.items()} for r in rows)
     return path
 
 
@@ -91,7 +100,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;
 
 # The script reads labels from the form and rebuilds the CSV; row data are the escaped JSON below.
 _JS = """
-function csvCell(s){s=String(s);return /[",\\n\\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;}
+function csvCell(s){s=String(s);if(/^[=+\\-@\\t\\r]/.test(s))s="'"+s;return /[",\\n\\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;}
 function download(){
   const rows=JSON.parse(document.getElementById('rows').textContent);
   const cols=JSON.parse(document.getElementById('cols').textContent);

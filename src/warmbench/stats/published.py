@@ -58,6 +58,8 @@ def read_csv_file(path: Path, family: str, arm: str) -> pd.DataFrame:
     try:
         # keep_default_na=False: "None" is a real answer string in TruthfulQA
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(path, None, None, "empty file (expected a CSV with a header row)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise InputError(path, None, None, f"not a readable CSV: {e}") from None
     form_col = "prompt_type" if "prompt_type" in raw.columns else "prompt_template"

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_csv, write_parquet, write_text
 from ..errors import WarmbenchError
 from ..layout import SCORED_COLUMNS, run_path
 from ..manifest import git_revision, package_versions
 from ..progress import Progress
+from ..safenames import require_name
 from . import figures
 from .compat import compat_tables
 from .general import accuracy_table
@@ -221,16 +223,17 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
         "marginal_effects.csv": a.effects, "general.csv": a.general,
     }
     for arm, t in a.published.items():
-        files[f"results_{arm}.csv"] = t
+        # Arm names come from the scored table here, not only from a checked config.
+        files[f"results_{require_name('arm', arm)}.csv"] = t
     if write_table:
         from ..scoring.refusal import refusal_rates
 
         if "refused" in df.columns:
             files["refusals.csv"] = refusal_rates(df)
-        df.to_parquet(run_path(out, "scored.parquet"), index=False)
+        write_parquet(df, run_path(out, "scored.parquet"))
         scored_table = out / "scored.parquet"
     for name, t in files.items():
-        t.to_csv(run_path(out, name), index=False)
+        write_csv(t, run_path(out, name))
     figdir = out / "figures"
     figs = figures.error_rates(df, [a.baseline, *a.arms], figdir)
     figs += figures.context_gap(df, a.baseline, a.arms, figdir)
@@ -241,11 +244,11 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     if scored_table is not None:
         src["scored_table"] = _relpath(Path(scored_table), out)
     s = summary(a, src)
-    pd.DataFrame({"quantity": list(s["headline"]), "value": list(s["headline"].values())}
-                 ).to_csv(run_path(out, "headline.csv"), index=False)
+    write_csv(pd.DataFrame({"quantity": list(s["headline"]), "value": list(s["headline"].values())}),
+              run_path(out, "headline.csv"))
     s["files"] = (sorted([*files, "headline.csv", *(["scored.parquet"] if write_table else [])])
                   + [str(p.relative_to(out)) for p in figs])
-    run_path(out, "stats.json").write_text(json.dumps(s, indent=2, default=str), encoding="utf-8")
+    write_text(run_path(out, "stats.json"), json.dumps(s, indent=2, default=str))
     return s
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_csv, write_parquet
 from ..backends import get_backend, parse_spec
 from ..backends.spec import ModelSpec
 from ..errors import InputError, WarmbenchError
@@ -283,8 +284,8 @@ def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | No
     if partial:  # --persona X: the other personas' earlier rows stay in the outputs
         answers = _merge_previous(answers, answers_path, set(ckpts), metric.label, w.method)
         table = _merge_previous(table, table_path, set(ckpts), metric.label, w.method)
-    answers.to_parquet(answers_path, index=False)
-    table.to_csv(table_path, index=False)
+    write_parquet(answers, answers_path)
+    write_csv(table, table_path)
     plot_trajectory(table, run_dir / "warmth" / "trajectory")
 
     choices = {}

@@ -33,7 +33,8 @@ def mmlu_items(rows: Iterable[Row], where: str | Path, dataset: str = "mmlu",
             idx = LETTERS.index(letter) if letter in LETTERS else None
         if not isinstance(idx, int) or not 0 <= idx < len(choices):
             raise InputError(where, f"line {line}", "Answer" if "choices" not in row else "answer",
-                             f"expected a letter A-D or index 0-{len(choices) - 1}, got {idx!r}")
+                             f"expected a letter A-D or index 0-{len(choices) - 1}, "
+                             f"got {(ans if 'choices' in row else letter)!r}")
         subj = str(row.get("subject") or subject or "")
         iid = ids.claim(stable_hash([subj, q.strip(), choices], n=12))
         out.append(Item(id=iid, dataset=dataset, question=q, correct_answers=(LETTERS[idx],),
