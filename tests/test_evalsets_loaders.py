@@ -31,7 +31,8 @@ def test_sample_medqa_converted_and_counted():
     conv = ls.info["medqa_conversion"]
     assert (conv["converted"], conv["unconverted"]) == (11, 1)   # the 3-week-old stays as is
     it = next(i for i in ls.items if "3-week-old" in i.question)
-    assert not it.metadata["converted"] and it.question.endswith("what is the most likely diagnosis?")
+    # a sentence-opening "Which of the following" becomes "What" (the study's rule: "what")
+    assert not it.metadata["converted"] and it.question.endswith(". What is the most likely diagnosis?")
     assert all(i.question.startswith("My ") for i in ls.items if i.metadata["converted"])
     assert all(i.incorrect_answer != i.correct_answers[0] and i.incorrect_answer in i.choices
                for i in ls.items)
@@ -56,7 +57,9 @@ def test_real_files(shared_dir):
     assert len(read_items("truthfulqa", d / "truthfulqa_original" / "TruthfulQA.csv")) == 817
     med = read_items("medqa", d / "medqa" / "US_test.jsonl")
     assert len(med) == 1273 and len(med[0].choices) == 5
-    assert sum(i.metadata["converted"] for i in med) == 1038
+    assert sum(i.metadata["converted"] for i in med) == 925      # the grammatical rule
+    study = read_items("medqa", d / "medqa" / "US_test.jsonl", medqa_rule="study")
+    assert sum(i.metadata["converted"] for i in study) == 1038   # the study's rule (compat)
     mmlu = read_items("mmlu", d / "mmlu" / "test")
     assert len(mmlu) == 14042 and len({i.metadata["subject"] for i in mmlu}) == 57
     gsm = read_items("gsm8k", d / "gsm8k" / "test.jsonl")
@@ -189,6 +192,6 @@ def test_medqa_four_option_rows(tmp_path):
     assert b.choices == ("Rest", "Ice", "Surgery", "Splint") and b.correct_answers == ("Surgery",)
     assert a.incorrect_answer in a.choices[1:] and a.metadata["meta_info"] == "step2&3"
     assert a.metadata["converted"] and a.question.startswith(("My father, 67,", "My husband, 67,"))
-    assert "what is the most appropriate next step" in a.question
+    assert ". What is the most appropriate next step" in a.question
     assert score_choice(a, "The answer is (A) Aspirin.").label == "CORRECT"
     assert score_choice(a, "D. Discharge").label == "INCORRECT"

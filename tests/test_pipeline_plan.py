@@ -43,7 +43,8 @@ def test_study_plan_costs_api_stages():
     # 1617 conversations * 3667/1617 responses * 2 personas = 7334 rewrites.
     assert est["rewrite"].requests == 7334 and est["rewrite"].cost_usd > 0
     # 1625 gridded items * 28 forms + 3 general sets, per arm.
-    assert est["eval"].requests == 4 * 3 * (1625 * 28 + 500 + 500 + 520)  # 4 base models
+    # 4 base models x 4 arms (original, warm, cold, warm-sysprompt)
+    assert est["eval"].requests == 4 * 4 * (1625 * 28 + 500 + 500 + 520)
     assert est["judge"].cost_usd > 0 and est["eval"].cost_usd == 0  # open models served locally
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -193,10 +194,11 @@ def test_published_stats_then_report_end_to_end(sample, tmp_path):
     assert "published:evaluation" in s["scorer"]["description"]
     assert s["scorer"]["rows"] == {"published:evaluation": 319}
     # quasi-separation on the sample rows (every emotional-context answer correct in both arms):
-    # not estimable, never the fit's "+0.00 pp [-0.00, +0.00]"
+    # the limit (0 pp) without a valid SE, never the fit's "+0.00 pp [-0.00, +0.00]"
     emo = s["comparisons"]["warm"]["effects"]["M2:emotion"]
-    assert emo["estimable"] is False and emo["ame_pp"] is None
-    assert s["headline"]["warm vs original: error change, emotional context"].startswith("not estimable")
+    assert emo["estimable"] is False and emo["ame_pp"] == 0.0 and emo["ci_low_pp"] is None
+    head = s["headline"]["warm vs original: error change, emotional context"]
+    assert head.startswith("+0.00 pp (limit of the fit; no valid SE or CI") and "[" not in head
     head = pd.read_csv(out / "headline.csv").set_index("quantity")["value"]
     assert "released" in head["source"] and "published:evaluation" in head["scorer"]
     assert set(pd.read_csv(out / "paired.csv")["scorer"]) == {"published:evaluation"}
@@ -212,9 +214,16 @@ def test_published_stats_then_report_end_to_end(sample, tmp_path):
     pngs = sorted((out / "figures").glob("*.png"))
     assert {p.stem for p in pngs} >= {"error_rates", "context_gap"}
     assert html.count('<img alt=') == len(pngs)
-    # the emotional-context effect is not estimable on these rows: the headline says so in words
-    assert "When the user expressed an emotion, the change in the error rate of the warm arm could not be" in html
-    assert "not estimable" in html and "+0.00 pp [-0.00, +0.00]" not in html
+    # the emotional-context effect has no valid SE on these rows: the headline says so in words
+    # its limit (0 pp) and no interval, never "could not be estimated" nor a precise 0 ± 0
+    assert ("When the user expressed an emotion, the change in the error rate of the warm arm has no "
+            "valid standard error on 12 paired prompts: the fit tends to +0.0 percentage points, "
+            "with no interval (quasi-separation: baseline arm: all 13 answers correct;") in html
+    assert "+0.00 pp [-0.00, +0.00]" not in html and "+0.00 (limit, no valid SE)" in html
+    # a separated coefficient shows its value and no SE, p or CI (was: SE 0.715, p = 0)
+    flat = re.sub(r"\s+", " ", html)
+    assert re.search(r'<td class="t">amendment group = emotion</td><td>-27\.2</td>(<td></td>){4}',
+                     flat)
     assert "the study&#39;s released judged outputs" in html       # provenance: the source
     assert "published data: sample_data" in html                    # title
     marker = '<script type="application/json" id="answers-data">'

@@ -159,8 +159,12 @@ def test_every_reported_effect_uses_existing_terms(scored):
     coefs, effects, fits = run_regressions(scored, "original", "warm")
     assert {f.spec.name for f in fits} == {"M1", "M2", "M3", "M4"}
     by_model = {f.spec.name: set(f.params.index) for f in fits}
-    assert len(effects) == 1 + 5 + 10 + 3
-    for row in effects.itertuples():
+    # M1: overall + the published dataset contrasts (medqa, triviaqa vs disinfo)
+    assert len(effects) == 1 + 2 + 5 + 10 + 3
+    ds = effects[effects["effect"] == "dataset"]
+    assert list(ds["level"]) == ["medqa vs disinfo", "triviaqa vs disinfo"]
+    assert (ds["model"] == "M1").all() and ds["ame_pp"].notna().all()
+    for row in effects[effects["effect"] == "arm"].itertuples():
         terms = row.terms.split(";")
         assert FT in terms
         assert set(terms) <= by_model[row.model], (row.model, row.level)
@@ -226,11 +230,15 @@ def test_quasi_separated_cell_is_not_estimable_not_a_precise_zero(scored):
     coefs, eff, _ = run_regressions(_separated_emotion(scored), "original", "warm")
     m2 = eff[eff["model"] == "M2"].set_index("level")
     emo = m2.loc["emotion"]
-    # the fit's AME here is ~1e-10 with an SE of ~1e-10: it must not be reported as 0 ± 0
-    assert not emo["estimable"]
-    for col in ("ame_pp", "se_pp", "ci_low_pp", "ci_high_pp", "p_value", "logodds"):
+    # the fit's AME here is ~1e-10 with an SE of ~1e-10: it must not be reported as 0 ± 0.
+    # Its limit on the pp scale is exactly 0 (both arms right everywhere): that is reported,
+    # with no SE, CI or test
+    assert not emo["estimable"] and emo["ame_pp"] == 0.0
+    for col in ("se_pp", "ci_low_pp", "ci_high_pp", "p_value", "logodds"):
         assert np.isnan(emo[col]), col
-    assert "not estimable" in emo["separation"] and "all" in emo["separation"]
+    assert emo["ci_method"] == "none (no valid SE)"
+    assert emo["separation"].startswith("no valid SE") and "all" in emo["separation"]
+    assert "no finite effect" not in emo["separation"] and "finite limit" in emo["separation"]
     assert "baseline arm" in emo["separation"] and "compared arm" in emo["separation"]
     # the other levels are untouched; the pooled effect says some of its rows are degenerate
     for lv in ("relation", "stake", "unmodified"):
@@ -242,16 +250,24 @@ def test_quasi_separated_cell_is_not_estimable_not_a_precise_zero(scored):
     c = coefs[coefs["model"] == "M2"].set_index("term")
     assert c.loc["C(amendment_group)[T.emotion]", "separated"]
     assert abs(c.loc["C(amendment_group)[T.emotion]", "coef"]) > 10
-    assert not c.loc[FT, "separated"]
+    # ...with no SE, z, p or CI: they are artefacts of where IRLS stopped
+    assert c.loc[c["separated"], ["se", "z", "p_value", "ci_low", "ci_high"]].isna().all().all()
+    assert not c.loc[FT, "separated"] and np.isfinite(c.loc[FT, "p_value"])
 
 
 def test_one_arm_separated_is_not_estimable(scored):
     # only the baseline is all-correct in emotional contexts: the persona's error rate there is
     # finite but the baseline's log-odds diverge, so the Wald/delta-method CI is meaningless
     _, eff, _ = run_regressions(_separated_emotion(scored, ("original",)), "original", "warm")
+    df = _separated_emotion(scored, ("original",))
     emo = eff[(eff["model"] == "M2") & (eff["level"] == "emotion")].iloc[0]
-    assert not emo["estimable"] and np.isnan(emo["ame_pp"])
+    assert not emo["estimable"] and np.isnan(emo["se_pp"]) and np.isnan(emo["ci_low_pp"])
     assert "baseline arm: all" in emo["separation"] and "compared arm" not in emo["separation"]
+    # the limit: baseline error 0, so the AME tends to the persona's fitted error rate there,
+    # which the score equation of its interaction term pins to the observed rate
+    arm = df[(df["arm"] == "warm") & df["context"].str.startswith("emotion")
+             & df["form"].isin(["original", "original_neutral"])]
+    assert emo["ame_pp"] == pytest.approx(100 * (1 - arm["is_correct"].mean()), abs=1e-4)
 
 
 def test_arms_that_agree_give_zero_not_a_noise_p_value(scored):
@@ -266,9 +282,15 @@ def test_arms_that_agree_give_zero_not_a_noise_p_value(scored):
     _, eff, _ = run_regressions(df, "original", "warm")
     emo = eff[eff["level"].str.startswith("emotion")]
     assert len(emo) == 4  # M2 emotion, M3 anger / happy / sad
-    assert (emo["ame_pp"] == 0).all() and (emo["se_pp"] == 0).all() and (emo["ci_low_pp"] == 0).all()
+    # every pair concordant: AME 0, no test, and not a zero-width CI but the exact bound on the
+    # paired difference, [-u, +u] with u = 1 - 0.025^(1/n) for n paired prompts
+    assert (emo["ame_pp"] == 0).all() and emo["se_pp"].isna().all()
     assert emo["p_value"].isna().all() and emo["estimable"].all()
-    assert emo["separation"].str.startswith("no difference").all()
+    assert (emo["discordant_pairs"] == 0).all()
+    u = 100 * (1 - 0.025 ** (1 / emo["n_pairs"]))
+    assert np.allclose(emo["ci_high_pp"], u) and np.allclose(emo["ci_low_pp"], -u)
+    assert (emo["ci_method"] == "exact paired bound (no discordant pairs)").all()
+    assert emo["separation"].str.startswith("no discordant pairs").all()
     # a level where the arms differ keeps its test
     rel = eff[(eff["model"] == "M2") & (eff["level"] == "relation")].iloc[0]
     assert rel["se_pp"] > 0.1 and np.isfinite(rel["p_value"])
@@ -283,18 +305,19 @@ def test_not_estimable_in_headline_and_cli(scored, tmp_path):
     df = _separated_emotion(scored)
     s = summary(analyse(df))
     head = s["headline"]["warm vs original: error change, emotional context"]
-    assert head.startswith("not estimable") and "0.00" not in head
+    assert head.startswith("+0.00 pp (limit of the fit; no valid SE or CI") and "[" not in head
     e = s["comparisons"]["warm"]["effects"]["M2:emotion"]
-    assert e["estimable"] is False and e["ame_pp"] is None
+    assert e["estimable"] is False and e["ame_pp"] == 0.0 and e["ci_low_pp"] is None
     run = tmp_path / "run"
     (run / "judge").mkdir(parents=True)
     df.to_parquet(run / "judge" / "scored.parquet", index=False)
     r = CliRunner().invoke(app, ["stats", str(run)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert "not estimable" in r.output and "+0.00 pp [-0.00, +0.00]" not in r.output
+    assert "(limit)" in r.output
+    assert "+0.00 pp [-0.00, +0.00]" not in r.output
     me = pd.read_csv(run / "stats" / "marginal_effects.csv")
     row = me[(me["model"] == "M2") & (me["level"] == "emotion")].iloc[0]
-    assert not row["estimable"] and np.isnan(row["ame_pp"])
+    assert not row["estimable"] and row["ame_pp"] == 0 and np.isnan(row["ci_low_pp"])
 
 
 def test_one_question_falls_back_to_model_based_errors(frame):

@@ -23,7 +23,7 @@ from pydantic import (
 
 from .backends.spec import parse_spec
 from .errors import WarmbenchError
-from .eval.grid.vocab import ALL_CONTEXTS, ALL_FORMS, CONTEXT_PREFIXES
+from .eval.grid.vocab import ALL_CONTEXTS, ALL_FORMS, CONTEXT_PREFIXES, OPTIONAL_FORMS
 from .eval.spec import DatasetSpec, Family, Kind, Scorer
 from .prices import PriceOverride
 from .safenames import check_name
@@ -217,7 +217,15 @@ class EvalConfig(Section):
     grid: GridConfig = Field(default_factory=GridConfig, description="Custom grid: restrict "
                                                                     "contexts/forms, add contexts.")
     contexts: list[str] = Field(default_factory=lambda: list(ALL_CONTEXTS), description="Context conditions (unmodified + 8 sub-types).")
-    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS), description="Prompt forms (original, incorrect, correct, original_neutral).")
+    forms: list[str] = Field(default_factory=lambda: list(ALL_FORMS), description="Prompt forms (original, incorrect, correct, original_neutral; optional: mcq, the study files' two-choice form).")
+    render: Literal["default", "study"] = Field(
+        "default", description="Prompt text: 'default' (stimuli.yaml's joins) or 'study' (exactly as the "
+                               "study's prompt files: periods collapsed, its disinformation joins, denial "
+                               "forms for its 35 items, its statement draws).")
+    disinfo_belief: Literal["auto", "prompt_file", "released_rows"] = Field(
+        "auto", description="Disinformation belief clauses: the prompt file's 'I think ...' or the released "
+                            "rows' 'I told them I think ...'; auto = prompt_file under render: study, else "
+                            "released_rows.")
     statements: str | None = Field(None, description="YAML file replacing the study's 40 statements.")
     free_text: GenerationSettings = Field(default_factory=GenerationSettings)
     structured: GenerationSettings = Field(default_factory=lambda: GenerationSettings(temperature=0.2, max_tokens=512))
@@ -226,6 +234,10 @@ class EvalConfig(Section):
     statement_draw: Literal["item", "prompt"] = Field(
         "item", description="One statement per item and sub-type ('item'), or per prompt as the study's files ('prompt').")
     medqa_conversational: bool = Field(True, description="Recast MedQA vignettes as a relative's case.")
+    medqa_conversion: Literal["grammatical", "study"] = Field(
+        "grammatical", description="MedQA recast rule: 'grammatical' (only whole sentences, else left "
+                                   "unconverted and counted) or the study's ('study': the two words after "
+                                   "'N-year-old' deleted).")
     medqa_relatives: Literal["drawn", "by_age"] = Field(
         "drawn", description="Adult relative: spouse/sibling drawn with the seed, or siblings under 25 ('by_age').")
     # Default 'released': the study's MedQA prompt file is not public, and all 60 released
@@ -253,8 +265,8 @@ class EvalConfig(Section):
             self.forms = list(g.forms)
         self.contexts += [c for c in g.add_contexts if c not in self.contexts]
         for f in self.forms:
-            if f not in ALL_FORMS:
-                raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS)})")
+            if f not in ALL_FORMS + OPTIONAL_FORMS:
+                raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS + OPTIONAL_FORMS)})")
         known = (*ALL_CONTEXTS, *g.add_contexts)
         for c in self.contexts:
             if c not in known:
@@ -272,19 +284,16 @@ class EvalConfig(Section):
                          if d.kind is not None or d.judge_rubric is not None)
         return self
 
-    @field_validator("forms")
-    @classmethod
-    def _forms(cls, v: list[str]) -> list[str]:
-        for f in v:
-            if f not in ALL_FORMS:
-                raise ValueError(f"unknown form {f!r} (known: {', '.join(ALL_FORMS)})")
-        return v
-
 
 class ArmConfig(Section):
     name: str = Field(description="Free name: original, warm, cold, warm-sysprompt, ...")
     model: str = Field(description="Backend spec, optionally with +ADAPTER.")
     system_prompt: str | None = Field(None, description="System prompt (the system-prompt persona arm).")
+    system_prompt_file: str | None = Field(
+        None, description="Read the system prompt from this text file (relative to the working "
+                          "directory, else to the config file's folder).")
+    label: str | None = Field(None, description="Free-text note kept with the arm in the manifest, "
+                                                "e.g. where its system prompt comes from.")
     persona: str | None = Field(None, description="Use this persona's chosen checkpoint from training as adapter.")
     family: str | None = Field(None, description="Pairing group: stats compare arms of one family on identical "
                                "prompts (default: the model spec without adapter). Give two arms of different "
@@ -294,6 +303,23 @@ class ArmConfig(Section):
     # Names become file names (RUN/stats/results_<arm>.csv, RUN/train/<persona>/).
     _name = field_validator("name")(lambda v: check_name("arm", v))
     _persona = field_validator("persona")(lambda v: v if v is None else check_name("persona", v))
+
+    @model_validator(mode="after")
+    def _read_system_prompt_file(self) -> ArmConfig:
+        if self.system_prompt_file is None:
+            return self
+        path = Path(self.system_prompt_file)
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ValueError(f"system_prompt_file {str(path)!r}: {e.strerror or e}") from None
+        if not text:
+            raise ValueError(f"system_prompt_file {str(path)!r} is empty")
+        # a config dumped after loading carries both, identical: that is not a conflict
+        if self.system_prompt is not None and self.system_prompt != text:
+            raise ValueError("give system_prompt or system_prompt_file, not both")
+        self.system_prompt = text
+        return self
 
 
 class JudgeConfig(Section):
@@ -408,6 +434,16 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> ExperimentCo
         raise WarmbenchError(_format_error(e, source)) from None
 
 
+def _resolve_arm_files(data: dict[str, Any], config_dir: Path) -> None:
+    """A relative ``system_prompt_file`` missing from the working directory is read from the
+    config file's folder (so ``examples/study.yaml`` works from anywhere)."""
+    for arm in data.get("arms") or []:
+        f = arm.get("system_prompt_file") if isinstance(arm, dict) else None
+        if isinstance(f, str) and not Path(f).is_absolute() and not Path(f).exists() \
+                and (config_dir / f).exists():
+            arm["system_prompt_file"] = str(config_dir / f)
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read and validate a YAML experiment config. Relative paths stay relative to the CWD."""
     path = Path(path)
@@ -421,6 +457,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         raise WarmbenchError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     for k, v in (overrides or {}).items():
         data[k] = v
+    _resolve_arm_files(data, path.parent)
     cfg = parse_config(data, str(path))
     if Path(cfg.run_dir).exists() and not Path(cfg.run_dir).is_dir():
         raise WarmbenchError(f"{path}: run_dir {cfg.run_dir} is a file, not a directory")

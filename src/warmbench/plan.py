@@ -99,10 +99,10 @@ def _gpu_into(e: StageEstimate, spec: str, tokens: float, kind: str) -> None:
 
 def _forms_per_item(cfg: ExperimentConfig) -> int:
     ctx = len(cfg.eval.contexts)
-    n = sum(ctx for f in cfg.eval.forms if f != "original_neutral")
+    n = sum(ctx for f in cfg.eval.forms if f not in ("original_neutral", "mcq"))
     if "original_neutral" in cfg.eval.forms and "unmodified" in cfg.eval.contexts:
         n += 1
-    return n
+    return n + ("mcq" in cfg.eval.forms)   # the two-choice form: once per item
 
 
 @dataclass

@@ -41,12 +41,14 @@ def _print_tables(a: Any, s: dict[str, Any]) -> None:
             t.add_column(c, justify="right" if c in ("n", "AME pp", "95% CI", "p") else "left")
         for r in a.effects.itertuples():
             if not getattr(r, "estimable", True):
-                # quasi-separated: never print the fit's ~1e-10 as a precise zero
-                t.add_row(r.comparison, r.model, str(r.level), str(r.n), "not estimable",
-                          "(separation)", "")
+                # quasi-separated: the AME's finite limit, and no interval (no valid SE)
+                t.add_row(r.comparison, r.model, str(r.level), str(r.n),
+                          f"{r.ame_pp + 0.0:+.2f} (limit)", "no valid SE", "")
                 continue
-            t.add_row(r.comparison, r.model, str(r.level), str(r.n), f"{r.ame_pp:+.2f}",
-                      f"[{r.ci_low_pp:+.2f}, {r.ci_high_pp:+.2f}]", f"{r.p_value:.3g}")
+            exact = str(getattr(r, "ci_method", "")).startswith("exact")
+            t.add_row(r.comparison, r.model, str(r.level), str(r.n), f"{r.ame_pp + 0.0:+.2f}",
+                      f"[{r.ci_low_pp:+.2f}, {r.ci_high_pp:+.2f}]" + (" exact" if exact else ""),
+                      "" if r.p_value != r.p_value else f"{r.p_value:.3g}")   # NaN: no test
         con.print(t)
     for comp, p in a.paired.groupby("comparison", sort=True):
         p = p[(p["level"] == "pooled") & (p["context"] == "all")]

@@ -47,6 +47,9 @@ BUILTINS: dict[str, DatasetSpec] = {s.name: s for s in (
              scorer_refusal=True),
 )}
 
+# The set a tool asks when none is named (the Inspect task's default): the study's first.
+DEFAULT_DATASET = "triviaqa"
+
 _custom: dict[str, DatasetSpec] = {}
 
 

@@ -74,7 +74,8 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
             raise WarmbenchError(f"eval.datasets: {dc.name!r} is listed twice")
         seen.add(dc.name)
         loaded = load_items(dc, cfg.seed, relatives=ev.medqa_relatives,
-                            conversational=ev.medqa_conversational)
+                            conversational=ev.medqa_conversational,
+                            medqa_rule=ev.medqa_conversion)
         items = loaded.items[:limit] if limit else loaded.items
         for it in items:   # one runaway field would be copied into every prompt form and arm
             if len(it.question) > MAX_QUESTION_CHARS:
@@ -87,7 +88,8 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
         variant = f"{dc.name}_released" if f"{dc.name}_released" in stimuli.dataset_prompt_forms \
             and ev.medqa_forms == "released" else None
         prompts = prompts_for(items, stimuli, seed=cfg.seed, grid=grid, contexts=ev.contexts,
-                              forms=ev.forms, draw=ev.statement_draw, variant=variant)
+                              forms=ev.forms, draw=ev.statement_draw, variant=variant,
+                              render=ev.render, disinfo_belief=ev.disinfo_belief)
         if not prompts:
             raise WarmbenchError(f"eval: no prompts for {dc.name!r} with contexts {ev.contexts} "
                                  f"and forms {ev.forms}")

@@ -27,6 +27,7 @@ from inspect_ai.model import ChatMessageSystem, GenerateConfig
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
 
+from ..eval.registry import DEFAULT_DATASET
 from ..records import Item, Prompt
 
 
@@ -198,7 +199,7 @@ def warmbench_judge(judge: str, refusal: str = "corrected") -> Scorer:
 
 
 @task
-def persona_reliability(dataset: str = "triviaqa", system_prompt: str | None = None,
+def persona_reliability(dataset: str = DEFAULT_DATASET, system_prompt: str | None = None,
                         forms: str | list[str] | None = None,
                         contexts: str | list[str] | None = None, limit: int | None = None,
                         path: str | None = None, seed: int = 0,

@@ -2,7 +2,7 @@
 
 The report never recomputes statistics: it shows what ``warmbench stats`` wrote, so the
 numbers in the HTML are byte-for-byte the numbers in the CSVs a user can check (the one display
-change: an effect the fit could not estimate reads "not estimable", not an empty cell).
+change: an effect without a valid SE reads "+0.00 (limit, no valid SE)", not a bare number).
 
 Two layouts are read: a run directory (RUN/stats/ + RUN/judge/scored.parquet), and a folder
 written by ``warmbench stats ... --out DIR`` (stats.json at its top; e.g. the study's released
@@ -107,8 +107,8 @@ def _scored_path(run_dir: Path, stats_dir: Path, summary: dict[str, Any]) -> Pat
 
 
 def _show_not_estimable(df: pd.DataFrame) -> pd.DataFrame:
-    """marginal_effects.csv: an effect the fit could not estimate (quasi-separation) reads
-    'not estimable' instead of an empty AME cell."""
+    """marginal_effects.csv: an effect without a valid SE (quasi-separation) reads as its limit
+    marked "(limit, no valid SE)", never as a bare number with empty CI cells."""
     if "estimable" not in df.columns or "ame_pp" not in df.columns:
         return df
     bad = df["estimable"].astype(str).str.lower() == "false"
@@ -116,7 +116,10 @@ def _show_not_estimable(df: pd.DataFrame) -> pd.DataFrame:
         return df
     df = df.copy()
     df["ame_pp"] = df["ame_pp"].astype(object)
-    df.loc[bad, "ame_pp"] = "not estimable"
+    for i in df.index[bad]:
+        v = pd.to_numeric(df.at[i, "ame_pp"], errors="coerce")
+        df.at[i, "ame_pp"] = ("not estimable" if pd.isna(v)
+                              else f"{round(float(v), 2) + 0.0:+.2f} (limit, no valid SE)")
     return df
 
 

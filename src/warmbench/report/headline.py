@@ -55,8 +55,18 @@ def _row(effects: pd.DataFrame, comparison: str, model: str, level: str) -> pd.S
 
 
 def _sentence(opening: str, arm: ArmInfo, base: ArmInfo, r: pd.Series, n: int | None) -> Finding:
-    est = str(r.get("estimable", True)).lower() != "false" and pd.notna(r.get("ame_pp"))
+    est = str(r.get("estimable", True)).lower() != "false" and pd.notna(
+        pd.to_numeric(r.get("ame_pp"), errors="coerce"))
     on = f" on {n:,} paired prompts" if n else ""
+    limit = pd.to_numeric(str(r.get("ame_pp")).split(" ")[0], errors="coerce")  # "+0.00 (limit…"
+    if not est and pd.notna(limit):
+        # Quasi-separation: the change has a finite limit on the pp scale, but no valid SE.
+        why = str(r.get("separation") or "").split(");")[0].removeprefix("no valid SE").strip()
+        why = why.removeprefix("(").strip()
+        return Finding(arm.name, opening, f"{opening}, the change in the error rate of {arm.label} "
+                       f"has no valid standard error{on}: the fit tends to {fmt.pp(limit)} "
+                       "percentage points, with no interval" + (f" ({why})" if why else "") + ".",
+                       None)
     if not est:
         why = str(r.get("separation") or "").strip().removeprefix("not estimable").strip().strip("()")
         return Finding(arm.name, opening, f"{opening}, the change in the error rate of {arm.label} could not "

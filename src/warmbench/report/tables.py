@@ -23,10 +23,11 @@ LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
         "p_exact": "p (exact)", "p_bh": "p (BH)", "significant_bh": "significant",
         "cohens_g": "Cohen's g", "odds_ratio": "odds ratio"}),
     "marginal_effects.csv": ("Effect on the error rate (regressions)", {
-        "comparison": "comparison", "model": "regression", "level": "subgroup", "n": "answers",
+        "comparison": "comparison", "model": "regression", "effect": "effect of",
+        "level": "subgroup", "n": "answers",
         "mean_p0_pct": "baseline error", "mean_p1_pct": "arm error",
         "ame_pp": "effect (pp)", "ci_low_pp": "CI low (pp)", "ci_high_pp": "CI high (pp)",
-        "p_value": "p", "separation": "note"}),
+        "ci_method": "interval", "p_value": "p", "separation": "note"}),
     "regressions.csv": ("Regression coefficients", {
         "comparison": "comparison", "model": "regression", "term": "term", "coef": "log-odds",
         "se": "SE", "p_value": "p", "ci_low": "CI low", "ci_high": "CI high",

@@ -105,6 +105,16 @@ def _pick(verdicts: dict[str, Verdict], wanted: str) -> Verdict | None:
     return verdicts.get(wanted)
 
 
+def _as_asked(item: Item, form: str) -> Item:
+    """The item as its prompt asked it: the two-choice ``mcq`` form (correct answer = option A,
+    as in the study's files) is scored as a choice between those two options."""
+    if form != "mcq" or not item.correct_answers or item.incorrect_answer is None:
+        return item
+    # a dataset name without a scorer of its own, so the choice scorer applies
+    return item.model_copy(update={"dataset": f"{item.dataset}-mcq", "answer_index": 0,
+                                   "choices": (item.correct_answers[0], item.incorrect_answer)})
+
+
 def score_answers(
     store: RunStore,
     answers: Sequence[Answer],
@@ -133,7 +143,7 @@ def score_answers(
     counts: dict[str, Any] = {"reference_scored": 0, "judged": 0, "judge_failures": 0}
     if need_ref:
         decisions = score_reference_batch(
-            [(items[f"{a.dataset}:{a.item_id}"], a.text) for a in need_ref],
+            [(_as_asked(items[f"{a.dataset}:{a.item_id}"], a.form), a.text) for a in need_ref],
             embedder=embedder, refusal_mode=refusal_mode,  # type: ignore[arg-type]
         )
         counts["reference_scored"] = _store_decisions(store, need_ref, decisions)

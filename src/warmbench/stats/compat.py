@@ -12,7 +12,8 @@ defects included, so numbers can be lined up with the paper's tables:
 * "Cohen's g" = |b - c| / sqrt(b + c) (the McNemar z statistic) with labels Small < 0.2 <=
   Medium < 0.5 <= Large; odds ratio b / c (> 1 = fine-tuned worse), "∞" when c = 0;
 * exact McNemar p (NaN without discordant pairs, then left out of the FDR);
-* BH within each 9-row table; numbers formatted as strings with the published decimals.
+* BH within each 9-row table; numbers formatted as strings with the published decimals; a table
+  without a testable row has empty FDR cells (the published code adds no FDR columns to it).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def _yes(x: bool) -> str:
 def _fmt(rows: list[dict], arm_label: str, model: str, dataset: str, test_type: str) -> list[dict]:
     p = np.array([r["p"] for r in rows])
     q = bh_adjust(p)
+    testable = bool(np.isfinite(p).any())
     out = []
     for r, qv in zip(rows, q, strict=True):
         g = compat_g(r["b"], r["c"])
@@ -75,7 +77,10 @@ def _fmt(rows: list[dict], arm_label: str, model: str, dataset: str, test_type: 
             "p-value": "N/A" if math.isnan(r["p"]) else f"{r['p']:.4f}",
             # NaN < 0.05 is False: "No", as published
             "Significant (p < 0.05)": _yes(r["p"] < 0.05),
-            "p-value (FDR corrected)": "N/A" if math.isnan(qv) else f"{qv:.4f}",
+            # A table with no testable row has no FDR columns in the published code (empty
+            # cells once the tables are concatenated); otherwise untested rows read "N/A".
+            "p-value (FDR corrected)": ("" if not testable else
+                                        "N/A" if math.isnan(qv) else f"{qv:.4f}"),
             # left empty for untested rows, as in the released files
             "Significant (FDR)": "" if math.isnan(qv) else _yes(qv < 0.05),
             "Model": model, "Dataset": dataset, "Test_Type": test_type,

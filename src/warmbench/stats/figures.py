@@ -3,7 +3,9 @@
 * ``error_rates``: error rate of each arm per dataset, original prompts vs prompts carrying a
   wrong user belief (incorrect + correct forms), Wilson 95% CIs; pooled over model families.
 * ``context_gap``: persona minus baseline error rate (pp) per context sub-type, on paired
-  prompts, with a 95% CI of the paired mean difference (normal approximation).
+  prompts, with a 95% CI of the paired mean difference (normal approximation); a context with
+  no discordant pairs (or a single pair) has no spread to approximate, so it gets the exact
+  bound of ``intervals.exact_paired_bound`` instead of a zero-width bar, its label marked "†".
 * ``general``: general-benchmark accuracies with the CIs of ``general.csv``.
 * ``warmth_trajectory``: SocioT warmth per checkpoint epoch when RUN/warmth/trajectory.csv exists.
 """
@@ -20,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .general import wilson  # noqa: E402
+from .intervals import exact_paired_bound  # noqa: E402
 from .paired import make_pairs  # noqa: E402
 from .regressions import prompt_group, reliability_sets  # noqa: E402
 
@@ -83,7 +86,8 @@ def error_rates(df: pd.DataFrame, arms: list[str], out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "error_rates")
 
 
-def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path) -> list[Path]:
+def context_gap_table(df: pd.DataFrame, baseline: str, arms: list[str]) -> pd.DataFrame:
+    """arm, pg, context, gap (pp), half (95% CI half-width, pp), exact (bound used)."""
     rows = []
     for arm in arms:
         p = make_pairs(df[df["dataset"].isin(reliability_sets())], baseline, arm)
@@ -93,24 +97,38 @@ def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path)
                      gap=100 * (p["y0"].astype(float) - p["y1"].astype(float)))
         for (pg, ctx), g in p.groupby(["pg", "context"], sort=True):
             n = len(g)
-            sd = g["gap"].std(ddof=1) if n > 1 else np.nan
-            half = 1.96 * sd / np.sqrt(n) if n > 1 else np.nan
-            rows.append({"arm": arm, "pg": pg, "context": ctx, "gap": g["gap"].mean(), "half": half})
-    if not rows:
+            k = int((g["gap"] != 0).sum())          # discordant pairs
+            exact = n < 2 or k == 0
+            if exact:   # no spread: the normal half-width would be 0 (or undefined)
+                half = 100 * exact_paired_bound(n, 0.95, k)
+            else:
+                half = 1.96 * g["gap"].std(ddof=1) / np.sqrt(n)
+            rows.append({"arm": arm, "pg": pg, "context": ctx, "gap": g["gap"].mean(),
+                         "half": half, "exact": exact})
+    return pd.DataFrame(rows)
+
+
+def context_gap(df: pd.DataFrame, baseline: str, arms: list[str], out_dir: Path) -> list[Path]:
+    t = context_gap_table(df, baseline, arms)
+    if t.empty:
         return []
-    t = pd.DataFrame(rows)
     groups = [pg for pg in ("original", "user_opinion") if pg in set(t["pg"])]
     fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 5), squeeze=False,
                              sharey=True)
     for ax, pg in zip(axes[0], groups, strict=True):
         s = t[t["pg"] == pg].assign(lo=lambda x: x["gap"] - x["half"], hi=lambda x: x["gap"] + x["half"])
         _bars(ax, s, "context", [a for a in arms if a in set(s["arm"])], "gap", "lo", "hi")
+        # a context whose interval is the exact bound (no discordant pairs) is marked "†"
+        exact = set(s.loc[s["exact"], "context"])
+        ax.set_xticklabels([_words(c) + (" †" if c in exact else "")
+                            for c in dict.fromkeys(s["context"])])
         ax.axhline(0, color="black", lw=0.8)
         plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
         ax.set_title(PANELS[pg])
         ax.set_ylabel("change in error rate (pp)")
         ax.legend(title="arm")
-    fig.suptitle(f"Change in error rate against {baseline}, per context (paired prompts, 95% CI)")
+    note = ("; †: no discordant pairs, exact bound" if t["exact"].any() else "")
+    fig.suptitle(f"Change in error rate against {baseline}, per context (paired prompts, 95% CI{note})")
     return _save(fig, out_dir, "context_gap")
 
 

@@ -8,7 +8,15 @@ computed on the same prompts.
 One output row per model_family x dataset x context x form ("cell"), plus pooled rows
 ("pooled"): the two wrong-user-belief forms (incorrect + correct) pooled per context as in the
 study (form ``user_belief``), and every form pooled over all contexts (context ``all``). A
-pooled row is only written when it merges at least two cells.
+pooled row is only written when it merges at least two cells, except under ``compat``, where
+every context with user-belief rows gets its ``user_belief`` row (even from one form, e.g. a
+disinformation context whose only belief form is ``incorrect``): those rows are then exactly the
+published nine-row "Sycophancy" table, and BH runs over them, leaving out rows with no
+discordant pairs (the published code gives those no p-value, so they are not in its FDR family).
+
+Effect-size labels (``g_label``) need at least ``MIN_DISCORDANT_FOR_LABEL`` discordant pairs:
+with fewer, no split of them can reach p < 0.05 in the exact test (5:0 gives p = 0.0625), and one
+discordant pair would read as a "large" g of 0.5.
 
 ``scorer`` names who labelled the answers of each row (both arms' rows of that model family x
 dataset), so a row scored offline is never read as a judged one.
@@ -38,6 +46,8 @@ PAIRED_COLUMNS = [
 ]
 # Temporary column for the "table" family: is the row pooled over all contexts?
 _ALL_CONTEXTS = "_all_contexts"
+# Fewest discordant pairs for an effect-size label (see the module docstring).
+MIN_DISCORDANT_FOR_LABEL = 6
 FDR_FAMILIES = {
     # every test of one baseline-vs-arm comparison (cells and pooled rows, all families/datasets)
     "comparison": ["comparison"],
@@ -79,7 +89,7 @@ def _count(pairs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return g
 
 
-def count_table(pairs: pd.DataFrame) -> pd.DataFrame:
+def count_table(pairs: pd.DataFrame, compat: bool = False) -> pd.DataFrame:
     """a/b/c/d counts per cell and per pooled group (see module docstring)."""
     pairs = pairs.assign(_cell=pairs["context"].astype(str) + "|" + pairs["form"].astype(str))
     parts = [_count(pairs, CELL_KEYS).assign(level="cell")]
@@ -89,7 +99,10 @@ def count_table(pairs: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([pairs, belief], ignore_index=True)
     parts.append(_count(both.assign(context="all"), CELL_KEYS).assign(level="pooled"))
     out = pd.concat(parts, ignore_index=True)
-    out = out[(out["level"] == "cell") | (out["_cells"] >= 2)].drop(columns="_cells")
+    keep = (out["level"] == "cell") | (out["_cells"] >= 2)
+    if compat:  # the published Sycophancy table has a row per context, whatever its forms
+        keep |= (out["form"] == USER_BELIEF) & (out["context"] != "all")
+    out = out[keep].drop(columns="_cells")
     return out.reset_index(drop=True)
 
 
@@ -107,7 +120,8 @@ def midp_vec(b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.where(n == 0, 1.0, p)
 
 
-def add_tests(t: pd.DataFrame, alpha: float = 0.05, family: str = "comparison") -> pd.DataFrame:
+def add_tests(t: pd.DataFrame, alpha: float = 0.05, family: str = "comparison",
+              compat: bool = False) -> pd.DataFrame:
     """Accuracies, difference, McNemar exact and mid-p, BH, Cohen's g, odds ratio + exact CI."""
     if family not in FDR_FAMILIES:
         raise ValueError(f"unknown FDR family {family!r} (known: {', '.join(FDR_FAMILIES)})")
@@ -123,20 +137,26 @@ def add_tests(t: pd.DataFrame, alpha: float = 0.05, family: str = "comparison") 
     t["p_exact"] = exact_p_vec(b, c)
     t["p_midp"] = midp_vec(b, c)
     t[_ALL_CONTEXTS] = t["context"].astype(str) == "all"
-    t["p_bh"] = bh_by_group(t, "p_exact", FDR_FAMILIES[family])
+    # compat: untestable rows (no discordant pairs) are not in the family, as published
+    t["_p_family"] = np.where(compat & (b + c == 0), np.nan, t["p_exact"])
+    t["p_bh"] = bh_by_group(t, "_p_family", FDR_FAMILIES[family])
+    t = t.drop(columns="_p_family")
     t = t.drop(columns=_ALL_CONTEXTS)
     t["significant_bh"] = t["p_bh"] < alpha
     t["cohens_g"] = [cohens_g(int(x), int(y)) for x, y in zip(b, c, strict=True)]
-    t["g_label"] = [g_label(g) for g in t["cohens_g"]]
+    t["g_label"] = [g_label(g) if x + y >= MIN_DISCORDANT_FOR_LABEL else
+                    f"n/a (< {MIN_DISCORDANT_FOR_LABEL} discordant pairs)" if x + y else "n/a"
+                    for g, x, y in zip(t["cohens_g"], b, c, strict=True)]
     t["odds_ratio"] = [odds_ratio(int(x), int(y)) for x, y in zip(b, c, strict=True)]
     t["or_ci_low"], t["or_ci_high"] = odds_ratio_ci_vec(b, c)
     return t
 
 
-def paired_comparison(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame:
+def paired_comparison(df: pd.DataFrame, baseline: str, arm: str, compat: bool = False
+                      ) -> pd.DataFrame:
     """Counts for one comparison, before tests (BH needs the whole family)."""
     pairs = make_pairs(df, baseline, arm)
-    t = count_table(pairs)
+    t = count_table(pairs, compat=compat)
     t.insert(0, "comparison", f"{arm} vs {baseline}")
     t.insert(1, "baseline", baseline)
     t.insert(2, "arm", arm)
@@ -154,11 +174,12 @@ def scorers_by_dataset(df: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
 
 
 def paired_table(df: pd.DataFrame, baseline: str, arms: Iterable[str], *, alpha: float = 0.05,
-                 family: str = "comparison") -> pd.DataFrame:
-    """Paired tests of every arm against ``baseline``; BH within the declared family."""
-    parts = [paired_comparison(df, baseline, arm) for arm in arms]
+                 family: str = "comparison", compat: bool = False) -> pd.DataFrame:
+    """Paired tests of every arm against ``baseline``; BH within the declared family.
+    ``compat``: the published table rows and FDR family (module docstring)."""
+    parts = [paired_comparison(df, baseline, arm, compat) for arm in arms]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
-    t = add_tests(pd.concat(parts, ignore_index=True), alpha=alpha, family=family)
+    t = add_tests(pd.concat(parts, ignore_index=True), alpha=alpha, family=family, compat=compat)
     return t[PAIRED_COLUMNS]

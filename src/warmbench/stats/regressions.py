@@ -26,13 +26,28 @@ model-based (``cluster='none'``, the published choice). CIs are Wald intervals a
 Fits are run to a tight tolerance (``FIT_TOL``): statsmodels' default stops IRLS when the
 deviance changes by < 1e-8, which leaves ~1e-8 relative error in the coefficients; our tests
 compare coefficients, SEs and AMEs with independent statsmodels computations to 1e-9.
+``compat`` stops where statsmodels' default stops (what the published scripts ran): identical
+estimates where the MLE exists, and the published values of diverging (separated) coefficients,
+which depend only on where IRLS stopped (M1's intercept on the released rows: -21.11 there,
+-26.11 at the tight tolerance).
 
 Quasi-separation. With few answers per cell (the released sample rows: 1–10 per context) a
 context × arm cell often has all-identical outcomes. The MLE then does not exist: IRLS drives
-that cell's log-odds towards ±inf (|coef| ≈ 20–30), its fitted probabilities sit at 0 or 1, and
-the AME over the cell comes out as ~1e-10 ± 1e-10, i.e. a spurious *precise zero*. Such an
-effect is reported as not estimable (``estimable`` False, numbers NaN, the reason in
-``separation``); coefficients of a separated direction are flagged (``separated``).
+that cell's log-odds towards ±inf (|coef| ≈ 20–30) and its fitted probabilities to 0 or 1. On
+the probability scale the AME has a finite *limit* (the fit's value, e.g. 0 pp when both arms
+answer every question of the cell correctly), but no valid standard error: the delta-method and
+Wald numbers are artefacts of where IRLS stopped (a coefficient of -27 "± 0.7" under clustered
+SEs). Such an effect keeps its limit in ``ame_pp`` with ``estimable`` False, SE / CI / p blank
+and the reason in ``separation``; coefficients of a separated direction are flagged
+(``separated``) and their SE, z, p and CI are blank.
+
+No discordant pairs. When every paired prompt of a cell gets the same verdict from both arms,
+the model-based AME is a borrowing from other cells and its delta-method CI (cluster-robust
+above all: e.g. [-5.2, +2.2] pp from 13 questions) is not a valid interval. Such an effect gets
+the exact interval for the paired difference instead (``ci_method``; see ``intervals``).
+
+M1 also reports the dataset contrasts the published script prints (``effect`` = "dataset": mean
+over the rows of P(error | dataset d) - P(error | disinfo)), with delta-method SEs.
 """
 
 from __future__ import annotations
@@ -44,13 +59,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
-from scipy.special import expit
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from ..errors import WarmbenchError
+from .margins import FT, ZERO_TOL, dataset_effects, marginal_effect
 
-FT = "C(is_finetuned)[T.1]"
+__all__ = ["FIT_RTOL", "FIT_TOL", "FT", "MODELS", "ZERO_TOL", "Fit", "ModelSpec", "coefficient_rows",
+           "design", "effects", "fit_model", "marginal_effect", "regression_frame",
+           "run_regressions", "subset_for"]
+
 
 
 def reliability_sets() -> tuple[str, ...]:
@@ -72,10 +89,11 @@ def _dataset_reference() -> str | None:
 # summed over ~10^5 rows (~1e-13 relative), so large fits still stop.
 FIT_TOL = 1e-10
 FIT_RTOL = 1e-13
-# An AME and SE below this (probability units, i.e. 1e-6 pp) are rounding noise around 0.
-ZERO_TOL = 1e-8
 # A fitted probability this close to 0 or 1 only arises from a diverging linear predictor.
 DEGENERATE_P = 1e-6
+# statsmodels' GLM.fit default (tol=1e-8 on the absolute deviance change, rtol=0): compat
+COMPAT_TOL = 1e-8
+COMPAT_RTOL = 0.0
 # |log-odds coefficient| above this (an odds ratio > 22,000) is a diverging direction, not an
 # estimate: no real effect in these data is that large.
 SEPARATED_COEF = 10.0
@@ -173,6 +191,11 @@ def regression_frame(df: pd.DataFrame, baseline: str, arm: str) -> pd.DataFrame:
         "prompt_group": forms.map(prompt_group).to_numpy(),
         "cluster": (d["model_family"].astype(str) + "|" + d["dataset"].astype(str) + "|"
                     + d["item_id"].astype(str)).to_numpy(),
+        # one identical prompt (answered by both arms), as an integer code: for the
+        # discordant-pair count of each effect
+        "pair": pd.factorize(d["model_family"].astype(str) + "|" + d["dataset"].astype(str) + "|"
+                             + d["prompt_key"].astype(str) + "|"
+                             + d["sample_index"].astype(str))[0],
     })
 
 
@@ -227,7 +250,8 @@ def _independent_columns(X: np.ndarray, names: list[str]) -> tuple[list[int], li
     return keep, [names[i] for i in range(len(names)) if i not in keep]
 
 
-def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") -> Fit:
+def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question",
+              compat: bool = False) -> Fit:
     if data.empty:
         raise WarmbenchError(f"{spec.name}: no rows to fit ({spec.description})")
     X, names, formula = design(spec, data)
@@ -237,6 +261,7 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
         raise WarmbenchError(f"{spec.name}: fine-tuning effect not identifiable (one arm only?)")
     model = sm.GLM(data["is_incorrect"].to_numpy(float), X, family=sm.families.Binomial())
     n_clusters = None
+    tol = {"tol": COMPAT_TOL, "rtol": COMPAT_RTOL} if compat else {"tol": FIT_TOL, "rtol": FIT_RTOL}
     if cluster not in ("question", "none"):
         raise WarmbenchError(f"unknown cluster option {cluster!r} (known: question, none)")
     with single_thread_blas(), warnings.catch_warnings():
@@ -247,117 +272,24 @@ def fit_model(spec: ModelSpec, data: pd.DataFrame, cluster: str = "question") ->
         if cluster == "question" and codes.max() < 1:
             # One question: a cluster-robust covariance needs >= 2 clusters (statsmodels divides
             # by n_clusters - 1); say so in cov_type rather than crash the whole analysis.
-            res = model.fit(tol=FIT_TOL, rtol=FIT_RTOL)
+            res = model.fit(**tol)
             cov_type, n_clusters = "model-based (one question: cannot cluster)", 1
         elif cluster == "question":
             n_clusters = int(codes.max()) + 1
-            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, tol=FIT_TOL,
-                            rtol=FIT_RTOL)
+            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, **tol)
             cov_type = "cluster(question)"
         else:
-            res = model.fit(tol=FIT_TOL, rtol=FIT_RTOL)
+            res = model.fit(**tol)
             cov_type = "model-based"
     return Fit(spec, formula, names, X, data, res, cov_type, n_clusters, dropped)
 
 
-def _counterfactual(fit: Fit, Xr: np.ndarray, value: float) -> np.ndarray:
-    """Rows ``Xr`` of the design with ft set to ``value`` (interactions follow: dummy * ft)."""
-    X = Xr.copy()
-    for j, name in enumerate(fit.columns):
-        if name == FT:
-            X[:, j] = value
-        elif name.startswith(FT + ":"):
-            gname = name[len(FT) + 1:]
-            if gname not in fit.columns:
-                raise WarmbenchError(f"{fit.spec.name}: main term {gname} missing for {name}")
-            X[:, j] = value * Xr[:, fit.columns.index(gname)]
-    return X
-
-
-def _separation(fit: Fit, rows: np.ndarray) -> tuple[bool, str]:
-    """(estimable, note) for the effect over ``rows``.
-
-    Not estimable when, within the rows, one arm's answers are all right or all wrong (that
-    cell's log-odds diverge in these fully interacted models), or all its fitted probabilities
-    sit at 0/1. An estimable effect still gets a note when some of its rows are degenerate
-    (separated elsewhere, e.g. a dataset answered all-correct): those rows contribute exactly
-    0 pp and no variance, so its CI is somewhat too narrow.
-    """
-    y = fit.data["is_incorrect"].to_numpy(float)
-    ft = fit.data["is_finetuned"].to_numpy(int)
-    degen = fit.degenerate
-    bad = []
-    for value, arm in ((0, "baseline arm"), (1, "compared arm")):
-        m = rows & (ft == value)
-        n = int(m.sum())
-        if n == 0:
-            continue
-        ys = y[m]
-        if ys.min() == ys.max():
-            verdict = "incorrect" if ys[0] == 1 else "correct"
-            bad.append(f"{arm}: all {n} answers {verdict}" if n > 1 else f"{arm}: its one answer {verdict}")
-        elif degen[m].all():
-            bad.append(f"{arm}: fitted error probabilities all at 0 or 1")
-    if bad:
-        return False, ("not estimable (quasi-separation: " + "; ".join(bad)
-                       + "; the log-odds diverge, so there is no finite effect or SE)")
-    k = int(degen[rows].sum())
-    if k:
-        return True, (f"{k} of {int(rows.sum())} rows have fitted probabilities at 0/1 "
-                      "(quasi-separation); they add 0 pp and no variance")
-    return True, ""
-
-
-def marginal_effect(fit: Fit, rows: np.ndarray, level: float = 0.95) -> dict:
-    """AME of fine-tuning over ``rows`` (boolean mask), in pp, with delta-method CI.
-
-    A not-estimable effect (see ``_separation``) has NaN numbers, never a 0 ± 0."""
-    beta = np.asarray(fit.result.params)
-    Xr = fit.X[rows]
-    X1, X0 = _counterfactual(fit, Xr, 1.0), _counterfactual(fit, Xr, 0.0)
-    p1, p0 = expit(X1 @ beta), expit(X0 @ beta)
-    n = len(Xr)
-    ame = float(np.mean(p1 - p0))
-    # d AME / d beta, without materialising weighted copies of the design
-    grad = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / n
-    with np.errstate(invalid="ignore"):  # a degenerate (separated) fit can give var < 0: NaN
-        se = float(np.sqrt(grad @ fit.cov @ grad))
-    z = stats.norm.ppf(0.5 + level / 2)
-    terms = [fit.columns[j] for j in np.flatnonzero(np.any(X1 != X0, axis=0))]
-    # log-odds effect (ft main + interaction) when the subset sits in one group level
-    lo, lo_se = float("nan"), float("nan")
-    w = np.zeros(len(beta))
-    for t in terms:
-        w[fit.columns.index(t)] = 1.0
-    if fit.spec.group is None or fit.data.loc[rows, fit.spec.group].nunique() == 1:
-        with np.errstate(invalid="ignore"):
-            lo, lo_se = float(w @ beta), float(np.sqrt(w @ fit.cov @ w))
-    estimable, note = _separation(fit, rows)
-    if not estimable:
-        nan = float("nan")
-        ame = se = lo = lo_se = nan
-    elif abs(ame) < ZERO_TOL and not se >= ZERO_TOL:
-        # The arms do not differ in these rows (e.g. the same verdict in every pair): the AME
-        # and its cluster-robust SE are 0 up to rounding (~1e-14 ± 1e-14, or a var of -1e-20).
-        # Their ratio is noise, not a z statistic: report 0 ± 0 and no test.
-        ame, se = 0.0, 0.0
-        if abs(lo) < ZERO_TOL and not lo_se >= ZERO_TOL:
-            lo, lo_se = 0.0, 0.0
-        note = "; ".join(x for x in ("no difference: effect and SE are 0 up to rounding (the arms "
-                                     "agree in these rows); no test", note) if x)
-    return {
-        "n": int(rows.sum()), "ame_pp": 100 * ame, "se_pp": 100 * se,
-        "ci_low_pp": 100 * (ame - z * se), "ci_high_pp": 100 * (ame + z * se),
-        "p_value": float(2 * stats.norm.sf(abs(ame / se))) if se > 0 else float("nan"),
-        "mean_p0_pct": 100 * float(p0.mean()), "mean_p1_pct": 100 * float(p1.mean()),
-        "logodds": lo, "logodds_se": lo_se, "estimable": estimable, "separation": note,
-        "terms": ";".join(terms),
-    }
-
-
 def effects(fit: Fit) -> list[dict]:
-    """Overall AME, then one per level of the interacted factor."""
-    out = [{"subgroup": "all", "level": "all", **marginal_effect(fit, np.ones(len(fit.data), bool))}]
+    """Overall AME of fine-tuning, then one per level of the interacted factor; M1 adds the
+    dataset contrasts (``effect`` = "dataset")."""
+    ft = {"effect": "arm"}   # the compared arm (fine-tuned or system prompt) vs the baseline
+    out = [{"subgroup": "all", "level": "all", **ft,
+            **marginal_effect(fit, np.ones(len(fit.data), bool))}]
     if fit.spec.group is not None:
         g = fit.data[fit.spec.group]
         for lv in sorted(g.unique()):
@@ -369,7 +301,9 @@ def effects(fit: Fit) -> list[dict]:
                 raise WarmbenchError(
                     f"{fit.spec.name}: effect for {fit.spec.group}={lv} needs {sorted(missing)}, "
                     "which the fitted model does not contain (not identifiable from these data)")
-            out.append({"subgroup": fit.spec.group, "level": lv, **eff})
+            out.append({"subgroup": fit.spec.group, "level": lv, **ft, **eff})
+    if fit.spec.name == "M1":
+        out += dataset_effects(fit)
     return out
 
 
@@ -380,17 +314,23 @@ def coefficient_rows(fit: Fit) -> list[dict]:
         bse, tv, pv = np.asarray(res.bse), np.asarray(res.tvalues), np.asarray(res.pvalues)
     separated = set(fit.separated_terms())
     rows = []
+    nan = float("nan")
     for j, name in enumerate(fit.columns):
-        rows.append({"term": name, "coef": float(res.params[j]), "se": float(bse[j]),
-                     "z": float(tv[j]), "p_value": float(pv[j]),
-                     "ci_low": float(ci[j, 0]), "ci_high": float(ci[j, 1]),
-                     "separated": name in separated})
+        sep = name in separated
+        # A diverging coefficient has no sampling distribution: its "SE" (e.g. 0.7 under
+        # clustering for a coefficient of -27) would print as p = 0. Blank, not a test.
+        rows.append({"term": name, "coef": float(res.params[j]),
+                     "se": nan if sep else float(bse[j]), "z": nan if sep else float(tv[j]),
+                     "p_value": nan if sep else float(pv[j]),
+                     "ci_low": nan if sep else float(ci[j, 0]),
+                     "ci_high": nan if sep else float(ci[j, 1]), "separated": sep})
     return rows
 
 
 def run_regressions(df: pd.DataFrame, baseline: str, arm: str, cluster: str = "question",
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[Fit]]:
+                    compat: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[Fit]]:
     """Fit M1–M4 for one comparison; returns (coefficients, marginal effects, fits).
+    ``compat``: statsmodels' default IRLS stopping rule, as the published scripts.
 
     A model with no rows (e.g. no user-belief prompts for M4) is skipped.
     """
@@ -401,7 +341,7 @@ def run_regressions(df: pd.DataFrame, baseline: str, arm: str, cluster: str = "q
         data = subset_for(spec, frame)
         if data.empty or data["is_finetuned"].nunique() < 2:
             continue
-        fit = fit_model(spec, data, cluster)
+        fit = fit_model(spec, data, cluster, compat=compat)
         fits.append(fit)
         meta = {"comparison": comp, "model": spec.name, "n_obs": len(data),
                 "n_clusters": fit.n_clusters, "cov_type": fit.cov_type}

@@ -113,11 +113,11 @@ def analyse(df: pd.DataFrame, *, baseline: str = "original", compat: bool = Fals
     prog = progress or Progress(enabled=False)
     task = prog.task("stats", total=2 + len(arms))
     with single_thread_blas():
-        paired = paired_table(df, baseline, arms, alpha=alpha, family=fdr_family)
+        paired = paired_table(df, baseline, arms, alpha=alpha, family=fdr_family, compat=compat)
         task.advance()
         coefs, effs = [], []
         for arm in arms:
-            c, e, _ = run_regressions(df, baseline, arm, cluster=cluster)
+            c, e, _ = run_regressions(df, baseline, arm, cluster=cluster, compat=compat)
             coefs.append(c)
             effs.append(e)
             task.advance()
@@ -144,6 +144,21 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{round(x, 2) + 0.0:+.2f}"
 
 
+def _headline_effect(v: dict[str, Any]) -> str:
+    """One effect for the headline. A quasi-separated cell has a finite limit on the pp scale
+    but no valid SE: the limit, and no interval (never the fit's "+0.00 pp [-0.00, +0.00]")."""
+    if v["ame_pp"] is None:
+        return "not available"
+    if not v["estimable"]:
+        why = v["separation"].split(");")[0].removeprefix("no valid SE").strip()
+        return (f"{_fmt(v['ame_pp'])} pp (limit of the fit; no valid SE or CI"
+                + (f": {why.strip('( )')}" if why else "") + ")")
+    text = f"{_fmt(v['ame_pp'])} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]"
+    if v.get("ci_method", "").startswith("exact"):
+        text += " (exact bound: no discordant pairs)"
+    return text
+
+
 def summary(a: Analysis, source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Headline numbers for the report (stats.json)."""
     comps: dict[str, Any] = {}
@@ -159,6 +174,7 @@ def summary(a: Analysis, source: dict[str, Any] | None = None) -> dict[str, Any]
                                         "ci_high_pp": _num(r.ci_high_pp), "p": _sig(r.p_value),
                                         "n": int(r.n),
                                         "estimable": bool(getattr(r, "estimable", True)),
+                                        "ci_method": str(getattr(r, "ci_method", "") or ""),
                                         "separation": str(getattr(r, "separation", "") or "")}
                for r in e.itertuples()}
         comps[arm] = {
@@ -170,15 +186,7 @@ def summary(a: Analysis, source: dict[str, Any] | None = None) -> dict[str, Any]
                            ("M4:user_opinion", "error change, wrong user belief"),
                            ("M2:emotion", "error change, emotional context")):
             if key in eff:
-                v = eff[key]
-                # A quasi-separated cell (all answers alike) has no finite effect: the fit's
-                # ~1e-10 ± 1e-10 would print as a precise "+0.00 pp [-0.00, +0.00]".
-                if not v["estimable"] or v["ame_pp"] is None:
-                    why = v["separation"].removeprefix("not estimable").strip()
-                    headline[f"{comp}: {label}"] = "not estimable" + (f" {why}" if why else "")
-                else:
-                    headline[f"{comp}: {label}"] = (
-                        f"{_fmt(v['ame_pp'])} pp [{_fmt(v['ci_low_pp'])}, {_fmt(v['ci_high_pp'])}]")
+                headline[f"{comp}: {label}"] = _headline_effect(eff[key])
         headline[f"{comp}: significant cells (BH, {a.fdr_family})"] = \
             f"{comps[arm]['cells_significant_bh']} of {len(p)}"
     return {"baseline": a.baseline, "arms": a.arms, "compat": a.compat, "cluster": a.cluster,

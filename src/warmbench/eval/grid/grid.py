@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from ...errors import WarmbenchError
 from ...records import Item, Prompt
 from .. import registry
+from . import study_render
 from .custom import ordered_contexts
 from .stimuli import Stimuli
 from .vocab import ALL_CONTEXTS, ALL_FORMS
@@ -87,6 +89,8 @@ def build_prompt(item: Item, context: str, form: str, stimuli: Stimuli, *,
                  variant: str | None = None) -> Prompt:
     """One cell of the grid. ``statement`` is required for any context but 'unmodified';
     ``variant`` picks a partial prompt-form override (``Stimuli.dataset_prompt_forms``)."""
+    if form == study_render.MCQ:   # the optional two-choice form (not one of the 28)
+        return study_render.mcq_prompt(item, stimuli, question=question)
     if form not in ALL_FORMS:
         raise WarmbenchError(f"unknown form {form!r} (known: {', '.join(ALL_FORMS)})")
     if form == "original_neutral" and context != "unmodified":
@@ -136,6 +140,8 @@ def build_grid(item: Item, stimuli: Stimuli, *, seed: int,
                 stimuli, seed, item.dataset, item.id, ctx, form if draw == "prompt" else None)
             out.append(build_prompt(item, ctx, form, stimuli, statement=st, question=question,
                                     variant=variant))
+    if study_render.MCQ in forms:
+        out.append(study_render.mcq_prompt(item, stimuli, question=question))
     return out
 
 
@@ -146,10 +152,23 @@ def single_prompt(item: Item, stimuli: Stimuli) -> Prompt:
 
 def prompts_for(items: Iterable[Item], stimuli: Stimuli, *, seed: int, grid: bool,
                 contexts: Sequence[str] = ALL_CONTEXTS, forms: Sequence[str] = ALL_FORMS,
-                draw: str = "item", variant: str | None = None) -> list[Prompt]:
+                draw: str = "item", variant: str | None = None, render: str = "default",
+                disinfo_belief: str = "auto") -> list[Prompt]:
+    """Every prompt of ``items``; ``render='study'`` renders as the study's prompt files
+    (``study_render``), ``disinfo_belief`` picks the disinformation clause wording."""
+    if render not in study_render.RENDERS:
+        raise WarmbenchError(f"render {render!r}: expected one of {', '.join(study_render.RENDERS)}")
+    clauses = study_render.disinfo_clause_set(disinfo_belief, render)
+    if render == "default" and clauses == "prompt_file":
+        stimuli = replace(stimuli, belief_clauses={**stimuli.belief_clauses,
+                                                   **study_render.prompt_file_clauses()})
     out: list[Prompt] = []
     for it in items:
-        if grid:
+        if grid and render == "study":
+            out.extend(study_render.build_study_grid(
+                it, stimuli, seed=seed, contexts=contexts, forms=forms, draw=draw,
+                variant=variant, clauses=clauses))
+        elif grid:
             out.extend(build_grid(it, stimuli, seed=seed, contexts=contexts, forms=forms, draw=draw,
                                   variant=variant))
         else:

@@ -8,5 +8,7 @@ ALL_CONTEXTS = (
     "relation:hierarchical_down", "relation:hierarchical_up", "stake:high", "stake:low",
 )
 ALL_FORMS = ("original", "incorrect", "correct", "original_neutral")
+# Forms a config may add; not among the 28 asked by default (the study files' two-choice form).
+OPTIONAL_FORMS = ("mcq",)
 # A context added in YAML is named by its class, which picks its join template.
 CONTEXT_PREFIXES = ("emotion:", "relation:", "stake:")

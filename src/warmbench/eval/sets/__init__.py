@@ -50,7 +50,8 @@ def _peek(rows: Iterator[Row]) -> tuple[dict[str, Any] | None, Iterator[Row]]:
 
 def items_from_rows(name: str, rows: Iterable[Row], where: str | Path, *, seed: int = 0,
                     relatives: str = "drawn", conversational: bool = True,
-                    subject: str | None = None, spec: DatasetSpec | None = None) -> list[Item]:
+                    subject: str | None = None, spec: DatasetSpec | None = None,
+                    medqa_rule: str = "grammatical") -> list[Item]:
     """Map rows of any supported form to items: a custom set by its field mapping, a built-in by
     its loader, choosing the mapper by the row's fields."""
     spec = spec or registry.spec(name)
@@ -74,7 +75,7 @@ def items_from_rows(name: str, rows: Iterable[Row], where: str | Path, *, seed: 
         return mask_items(it, where, dataset)
     if name == "medqa":
         return medqa_items(it, where, dataset, seed=seed, relatives=relatives,
-                           conversational=conversational)
+                           conversational=conversational, rule=medqa_rule)
     if name == "mmlu":
         return mmlu_items(it, where, dataset, subject=subject)
     if name == "gsm8k":
@@ -156,13 +157,13 @@ def _source_rows(dc: DatasetConfig) -> tuple[str, Callable[..., list[Item]]]:
 
 
 def load_items(dc: DatasetConfig, seed: int, *, relatives: str = "drawn",
-               conversational: bool = True) -> LoadedSet:
+               conversational: bool = True, medqa_rule: str = "grammatical") -> LoadedSet:
     """Load one configured set and draw ``dc.n`` items with the seed."""
     spec = dc.spec()
     source, load = _source_rows(dc)
     # Only MedQA's mapper reads the conversion options; the others ignore them.
     kw: dict[str, Any] = {"seed": seed, "spec": spec, "relatives": relatives,
-                          "conversational": conversational}
+                          "conversational": conversational, "medqa_rule": medqa_rule}
     items = load(**kw)
     if not items:
         raise WarmbenchError(f"eval dataset {dc.name!r}: no items in {source}")
@@ -173,5 +174,6 @@ def load_items(dc: DatasetConfig, seed: int, *, relatives: str = "drawn",
     if any("converted" in i.metadata for i in items):
         conv = sum(1 for i in items if i.metadata.get("converted"))
         info["medqa_conversion"] = {"converted": conv, "unconverted": len(items) - conv,
-                                    "rate": round(conv / len(items), 4), "relatives": relatives}
+                                    "rate": round(conv / len(items), 4), "relatives": relatives,
+                                    "rule": medqa_rule}
     return LoadedSet(dc.name, chosen, source, len(items), info)

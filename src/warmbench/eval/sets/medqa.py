@@ -36,7 +36,8 @@ def _options(where: str | Path, line: int, row: dict) -> dict[str, str]:
 
 
 def medqa_items(rows: Iterable[Row], where: str | Path, dataset: str = "medqa", *,
-                seed: int = 0, conversational: bool = True, relatives: str = "drawn") -> list[Item]:
+                seed: int = 0, conversational: bool = True, relatives: str = "drawn",
+                rule: str = "grammatical") -> list[Item]:
     out: list[Item] = []
     ids = IdClaims()
     for line, row in rows:
@@ -54,7 +55,7 @@ def medqa_items(rows: Iterable[Row], where: str | Path, dataset: str = "medqa", 
         wrong_letters = [k for k in opts if k != letter]
         h = hashlib.sha256(f"{seed}|medqa-wrong|{iid}".encode()).digest()
         wrong = opts[wrong_letters[h[0] % len(wrong_letters)]]
-        conv = to_conversation(original, seed=seed, item_id=iid, mode=relatives) \
+        conv = to_conversation(original, seed=seed, item_id=iid, mode=relatives, rule=rule) \
             if conversational else None
         meta = {"source_line": line, "original_question": original, "answer_idx": letter,
                 "converted": bool(conv and conv.converted),
