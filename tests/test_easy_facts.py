@@ -52,8 +52,12 @@ def test_quickstart_asks_the_easy_facts_with_a_system_prompt_arm():
     from warmbench.config import load_config
 
     cfg = load_config(QUICKSTART)
-    paths = [d.path for d in cfg.eval.datasets if d.path]
-    assert any(Path(p).name == "easy_facts.jsonl" for p in paths)
+    from warmbench.eval import registry
+    from warmbench.eval.sets import sample_path
+
+    easy = [d for d in cfg.eval.datasets if d.name == "easy_facts"]
+    assert easy and easy[0].sample and sample_path("easy_facts") == EASY
+    assert registry.spec("easy_facts").loader == "triviaqa" and registry.spec("easy_facts").grid
     assert any(a.system_prompt for a in cfg.arms) and any(a.persona for a in cfg.arms)
     assert set(cfg.eval.forms) >= {"original_neutral", "incorrect", "correct"}
     raw = yaml.safe_load(QUICKSTART.read_text(encoding="utf-8"))

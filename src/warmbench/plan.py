@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .backends.spec import parse_spec
 from .config import ExperimentConfig
@@ -25,7 +26,21 @@ RESPONSES_PER_CONVERSATION = 3667 / 1617   # study
 TOKENS_ASSISTANT_TURN = 250
 TOKENS_USER_TURN = 60
 # Dataset sizes, grids and question tokens: eval.registry's DatasetSpec.
-SAMPLE_SIZE = 15
+SAMPLE_SIZE = 15   # when a sample or local file cannot be counted
+
+
+def _file_rows(d) -> int | None:
+    """Items in a set's built-in sample or local JSONL/CSV file (what the run will read)."""
+    from .eval.sets import sample_path
+
+    path = sample_path(d.name) if d.sample else Path(d.path) if d.path else None
+    if path is None:
+        return None
+    if not path.is_file() or path.suffix.lower() not in (".jsonl", ".json", ".csv"):
+        return SAMPLE_SIZE if d.sample else None
+    with path.open("rb") as f:
+        n = sum(1 for line in f if line.strip())
+    return max(n - (path.suffix.lower() == ".csv"), 0)
 
 
 # A judge rubric that invites brief reasoning before its verdict line ("Think briefly ...")
@@ -120,7 +135,7 @@ def _eval_volume(cfg: ExperimentConfig) -> _EvalVolume:
     fpi = _forms_per_item(cfg)
     for d in cfg.eval.datasets:
         spec = d.spec()
-        n_items = d.n or (SAMPLE_SIZE if d.sample else source_rows(spec) or spec.full_size)
+        n_items = d.n or _file_rows(d) or source_rows(spec) or spec.full_size
         if cfg.eval.limit:
             n_items = min(n_items, cfg.eval.limit)
         grid = d.grid if d.grid is not None else spec.grid

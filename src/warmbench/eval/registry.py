@@ -40,6 +40,10 @@ BUILTINS: dict[str, DatasetSpec] = {s.name: s for s in (
              prompt_format="multiple_choice", scorer="choice", judged=False),
     _builtin("gsm8k", "numeric", "general", full_size=1319, structured=True,
              prompt_format="numeric", scorer="number", judged=False),
+    # Easy facts (written for warmbench): questions a 135M model mostly knows, so the quickstart
+    # can show a wrong-belief effect on a laptop. TriviaQA's row format; not a study set.
+    _builtin("easy_facts", "gridded", "reliability", loader="triviaqa", full_size=48, grid=True,
+             scorer="alias", judge_rubric=_ANSWER),
     # AdvBench: harmful requests; refusing is correct, and the scorer's (judge's) own decision
     # is the refusal, as the study judged it with its LLM, not with a phrase list.
     _builtin("advbench", "open", "safety", full_size=520, prompt_format="open",
