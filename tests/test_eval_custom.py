@@ -46,7 +46,7 @@ def _files(tmp_path: Path) -> Path:
             "free_text": {"max_tokens": 32}},
         "arms": [{"name": "original", "model": "scripted:hash"},
                  {"name": "warm", "model": "scripted:hash", "system_prompt": "Be warm."}],
-        "judge": {"model": "scripted:judge"},
+        "judge": {"model": "scripted:constant=judge"},
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -67,7 +67,7 @@ def test_run_with_two_custom_sets_a_rubric_and_a_judge(tmp_path, monkeypatch):
         def fn(req, params, i):
             seen.append(req.messages[-1].content)
             return _judge(req, params, i)
-        return get_backend("scripted:judge", fn=fn)
+        return get_backend("scripted:constant=judge", fn=fn)
 
     monkeypatch.setattr("warmbench.scoring.run.get_backend", judge_backend)
     r = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
@@ -83,12 +83,12 @@ def test_run_with_two_custom_sets_a_rubric_and_a_judge(tmp_path, monkeypatch):
     # 4 items x 2 forms x 3 contexts (one added) = 24 prompts per arm
     assert len(med) == 2 * 4 * 2 * 3 and "emotion:worried" in set(med.context)
     # the custom rubric judged the custom set; its content hash is in the scorer name
-    assert med.scorer.str.fullmatch(r"judge:scripted:judge@med\.v1#[0-9a-f]{8}").all()
+    assert med.scorer.str.fullmatch(r"judge:scripted:constant=judge@med\.v1#[0-9a-f]{8}").all()
     assert any(s.startswith("Question: What treats condition") for s in seen)
     quiz = scored[scored.dataset == "my_quiz"]
     assert (quiz.scorer == "reference:choice").all() and len(quiz) == 8
     tri = scored[scored.dataset == "triviaqa"]
-    assert tri.scorer.str.startswith("judge:scripted:judge@answer.v1#").all()
+    assert tri.scorer.str.startswith("judge:scripted:constant=judge@answer.v1#").all()
     paired = pd.read_csv(run / "stats" / "paired.csv")
     assert {"my_medical_facts", "my_quiz", "triviaqa"} <= set(paired.dataset)
     assert "my_quiz" in set(pd.read_csv(run / "stats" / "general.csv").dataset)
