@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,11 +37,11 @@ from pydantic import Field
 if TYPE_CHECKING:
     from ..prices import Price
 
-from ..budget import NOT_SENT, worst_input_tokens
-from ..budget import active as active_budget
+from ..budget import worst_input_tokens
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import scrub
+from .async_bridge import LoopThread, run_batch, within_budget
 from .base import ResultCallback, refuse_choices, request_seed
 from .registry import BackendOptions
 from .spec import ModelSpec
@@ -112,9 +111,7 @@ class InspectBackend:
             if o.price_per_1k is not None else lookup(spec.text))
         self.stats = InspectUsage()
         self._model: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._loop_thread = LoopThread(f"inspect-backend-{spec.model}")
 
     def __repr__(self) -> str:
         return f"InspectBackend({self.spec.text!r})"
@@ -136,24 +133,10 @@ class InspectBackend:
         return self._model
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._thread is None or not self._thread.is_alive():
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                                name=f"inspect-backend-{self.spec.model}")
-                self._thread.start()
-            return self._loop
+        return self._loop_thread.ensure()[0]
 
     def close(self) -> None:
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=10)
-        loop.close()
+        self._loop_thread.close()
 
     def __enter__(self) -> InspectBackend:
         return self
@@ -190,53 +173,22 @@ class InspectBackend:
         if not requests:
             return []
         model = self._get_model()
-        loop = self._ensure_loop()
-        done: queue.SimpleQueue[tuple[int, Completion]] = queue.SimpleQueue()
-        fut = asyncio.run_coroutine_threadsafe(
-            self._run_batch(model, list(requests), params, sample_index, done), loop)
-        out: list[Completion | None] = [None] * len(requests)
-        received = 0
-        try:
-            while received < len(requests):
-                try:
-                    i, c = done.get(timeout=0.2)
-                except queue.Empty:
-                    if fut.done() and fut.exception() is not None:
-                        raise fut.exception() from None  # type: ignore[misc]
-                    continue
-                out[i] = c
-                received += 1
-                # A request the budget kept back was never sent: nothing to commit.
-                if on_result is not None and c.error != NOT_SENT:
-                    on_result(i, c)
-        except BaseException:
-            fut.cancel()  # the store failed or Ctrl-C: stop sending requests
-            raise
-        fut.result()
-        budget = active_budget()
-        if budget is not None and any(c is not None and c.error == NOT_SENT for c in out):
-            raise budget.error()  # after every answer that arrived was handed over
-        return [c for c in out if c is not None]
+        requests = list(requests)
+        return run_batch(self._ensure_loop(), len(requests),
+                         lambda done: self._run_batch(model, requests, params, sample_index, done),
+                         on_result)
 
     async def _run_batch(self, model: Any, requests: list[ChatRequest], params: SamplingParams,
                          sample_index: int, done: queue.SimpleQueue) -> None:
         # Our own bound too (Inspect's max_connections is the same number): a request reserves
         # its worst-case cost against ``--max-usd`` only as it goes out, as the openai backend.
         sem = asyncio.Semaphore(self.concurrency)
-        budget = active_budget()
-
         async def one(i: int, req: ChatRequest) -> None:
             async with sem:
-                if budget is None:
-                    c = await self._complete(model, req, params, sample_index)
-                else:
-                    worst = (self._price.cost(worst_input_tokens(req), params.max_tokens)
-                             if self._price else 0.0)
-                    if not budget.try_reserve(worst):
-                        c = Completion(error=NOT_SENT)
-                    else:
-                        c = await self._complete(model, req, params, sample_index)
-                        budget.settle(worst, c.usage.cost_usd)
+                c = await within_budget(
+                    lambda: (self._price.cost(worst_input_tokens(req), params.max_tokens)
+                             if self._price else 0.0),
+                    lambda: self._complete(model, req, params, sample_index))
             done.put((i, c))
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))

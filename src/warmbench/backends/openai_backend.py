@@ -26,7 +26,6 @@ import json
 import logging
 import queue
 import random
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -36,12 +35,12 @@ from typing import Any
 from pydantic import Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ..budget import NOT_SENT, worst_input_tokens
-from ..budget import active as active_budget
+from ..budget import worst_input_tokens
 from ..errors import MissingExtraError
 from ..prices import Price, cached_tokens_of
 from ..records import ChatRequest, Completion, SamplingParams, Usage
 from ..secrets import resolve_api_key, resolve_base_url, scrub
+from .async_bridge import LoopThread, run_batch, within_budget
 from .base import EMPTY_CONTENT_ERROR, ResultCallback, refuse_choices, request_seed
 from .registry import BackendOptions
 from .spec import ModelSpec
@@ -211,11 +210,9 @@ class OpenAIBackend:
         self.stats = UsageStats(price_known=self._price is not None)
         if self._price is None:
             log.info("openai backend: unknown price for model %r, cost counted as 0", spec.model)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread = LoopThread(f"openai-backend-{spec.model}")
         self._client: Any = None
         self._sem: asyncio.Semaphore | None = None
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend({self.spec.text!r}, base_url={self.base_url!r})"
@@ -240,15 +237,11 @@ class OpenAIBackend:
 
     # -- loop and client -----------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._thread is None or not self._thread.is_alive():
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                                name=f"openai-backend-{self.spec.model}")
-                self._thread.start()
-                self._client = None
-                self._sem = None
-            return self._loop
+        loop, fresh = self._loop_thread.ensure()
+        if fresh:  # a client and semaphore belong to the loop they were made on
+            self._client = None
+            self._sem = None
+        return loop
 
     def _ensure_client(self) -> Any:
         # Created on the loop thread: the client's connection pool belongs to that loop.
@@ -260,21 +253,8 @@ class OpenAIBackend:
         return self._client
 
     def close(self) -> None:
-        with self._lock:
-            loop, thread, client = self._loop, self._thread, self._client
-            self._loop = self._thread = self._client = None
-        if loop is None:
-            return
-        if client is not None and thread is not None and thread.is_alive():
-            fut = asyncio.run_coroutine_threadsafe(client.close(), loop)
-            try:
-                fut.result(timeout=10)
-            except Exception as exc:  # closing must not mask the caller's own error
-                log.debug("openai client close failed: %s", type(exc).__name__)
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=10)
-        loop.close()
+        client, self._client = self._client, None
+        self._loop_thread.close(client.close if client is not None else None)
 
     def __enter__(self) -> OpenAIBackend:
         return self
@@ -288,57 +268,25 @@ class OpenAIBackend:
         refuse_choices(self.spec, params)
         if not requests:
             return []
-        loop = self._ensure_loop()
-        done: queue.SimpleQueue[tuple[int, Completion]] = queue.SimpleQueue()
-        fut = asyncio.run_coroutine_threadsafe(
-            self._run_batch(list(requests), params, sample_index, done), loop)
-        out: list[Completion | None] = [None] * len(requests)
-        received = 0
-        try:
-            while received < len(requests):
-                try:
-                    i, c = done.get(timeout=0.2)
-                except queue.Empty:
-                    if fut.done() and fut.exception() is not None:
-                        raise fut.exception() from None  # type: ignore[misc]
-                    continue
-                out[i] = c
-                received += 1
-                # A request the budget kept back was never sent: nothing to commit.
-                if on_result is not None and c.error != NOT_SENT:
-                    on_result(i, c)
-        except BaseException:
-            fut.cancel()  # e.g. the store failed or Ctrl-C: stop sending requests
-            raise
-        fut.result()
-        budget = active_budget()
-        if budget is not None and any(c is not None and c.error == NOT_SENT for c in out):
-            raise budget.error()  # after every answer that arrived was handed over
-        return [c for c in out if c is not None]
+        requests = list(requests)
+        return run_batch(self._ensure_loop(), len(requests),
+                         lambda done: self._run_batch(requests, params, sample_index, done),
+                         on_result)
 
     async def _run_batch(self, requests: list[ChatRequest], params: SamplingParams,
                          sample_index: int, done: queue.SimpleQueue) -> None:
         self._ensure_client()
         fatal: list[str] = []
 
-        budget = active_budget()
-
         async def one(i: int, req: ChatRequest) -> None:
             assert self._sem is not None
             async with self._sem:
                 if fatal:
                     c = Completion(error=fatal[0])
-                elif budget is None:
-                    c = await self._complete(req, params, sample_index, fatal)
                 else:
-                    # Reserved as the request goes out (not when queued): the check sees every
-                    # request in flight, and finished ones settle at their real cost.
-                    worst = self.cost(worst_input_tokens(req), params.max_tokens)
-                    if not budget.try_reserve(worst):
-                        c = Completion(error=NOT_SENT)
-                    else:
-                        c = await self._complete(req, params, sample_index, fatal)
-                        budget.settle(worst, c.usage.cost_usd)
+                    c = await within_budget(
+                        lambda: self.cost(worst_input_tokens(req), params.max_tokens),
+                        lambda: self._complete(req, params, sample_index, fatal))
             done.put((i, c))
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
