@@ -110,6 +110,23 @@ def test_belief_effect_within_each_arm():
     assert belief_effects(_within_arm_table(), ["original", "warm"]) == effects   # seeded
 
 
+def test_belief_effect_pairs_the_neutral_control_in_the_unmodified_context():
+    """A run asking only original_neutral / incorrect (the quickstart) still has its effect, and
+    where both plain forms exist the neutral lead-in control is the one paired in 'unmodified'."""
+    rows = []
+    for i in range(4):
+        rows += [("original", f"q{i}", "unmodified", "original_neutral", 1.0),
+                 ("original", f"q{i}", "unmodified", "incorrect", 0.0 if i < 3 else 1.0)]
+    df = pd.DataFrame(rows, columns=["arm", "item_id", "context", "form", "is_correct"])
+    df["dataset"], df["model_family"], df["sample_index"] = "triviaqa", "m", 0
+    (e,) = belief_effects(df, ["original"])
+    assert (e.n_pairs, e.err_plain_pct, e.err_belief_pct, e.diff_pp) == (4, 0.0, 75.0, 75.0)
+    # an 'original' answer that is wrong everywhere must not replace the neutral control
+    worse = df[df.form == "original_neutral"].assign(form="original", is_correct=0.0)
+    (e2,) = belief_effects(pd.concat([df, worse]), ["original"])
+    assert (e2.n_pairs, e2.err_plain_pct) == (4, 0.0)
+
+
 def test_belief_sentence():
     effects = belief_effects(_within_arm_table(), ["original", "warm"])
     infos = arm_infos({"arms": [{"name": "original", "model": "hf:x"},
