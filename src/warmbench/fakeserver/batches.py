@@ -14,8 +14,6 @@ a batch is set by ``mode`` (changeable while batches are open, e.g. to release h
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import json
 import threading
 import time
@@ -25,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .server import FakeOpenAIServer, FakeRequest
 
-from .server import FakeResponse, _error_body
+from .server import FakeResponse, _error_body, multipart_fields
 
 TERMINAL = ("completed", "expired", "failed", "cancelled")
 
@@ -62,12 +60,7 @@ class FakeBatches:
         ctype = req.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             return FakeResponse(400, _error_body(400, "expected multipart/form-data", "invalid_request_error"))
-        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + req.body)
-        fields: dict[str, tuple[bytes, str]] = {}
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
+        fields = multipart_fields(req)
         if "file" not in fields or fields.get("purpose", (b"",))[0].decode() != "batch":
             return FakeResponse(400, _error_body(400, "file and purpose=batch are required",
                                                  "invalid_request_error"))

@@ -21,11 +21,9 @@ import itertools
 import json
 import math
 import time
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
-from .server import FakeRequest, FakeResponse
+from .server import FakeRequest, FakeResponse, multipart_fields
 
 KEPT_CHECKPOINTS = 3  # the API keeps the last three epochs' checkpoints
 
@@ -54,19 +52,13 @@ class FakeFineTuning:
 
     # -- files -----------------------------------------------------------------------
     def upload(self, req: FakeRequest) -> FakeResponse | dict:
-        ctype = req.headers.get("content-type", "")
-        msg = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + req.body)
-        fields: dict[str, Any] = {}
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            fields[name] = (part.get_filename(), part.get_payload(decode=True))
+        fields = multipart_fields(req)
         if "file" not in fields:
             return _err(400, "missing file", "file")
-        purpose = (fields.get("purpose") or (None, b""))[1].decode()
+        purpose = (fields.get("purpose") or (b"", ""))[0].decode()
         if purpose != "fine-tune":
             return _err(400, f"unsupported purpose {purpose!r}", "purpose")
-        filename, blob = fields["file"]
+        blob, filename = fields["file"]
         n = 0
         # split("\n"), not splitlines(): JSON text may hold a raw U+2028 (json.dumps with
         # ensure_ascii=False leaves it), which splitlines() would treat as a line break.

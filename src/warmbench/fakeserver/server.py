@@ -334,3 +334,16 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (timed out): nothing to do
 
     return _H
+
+
+def multipart_fields(req: FakeRequest) -> dict[str, tuple[bytes, str]]:
+    """A multipart/form-data body (``/v1/files`` uploads) as {field: (bytes, filename or "")}."""
+    import email.parser
+    import email.policy
+
+    ctype = req.headers.get("content-type", "")
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {ctype}\r\n\r\n".encode() + req.body)
+    return {str(part.get_param("name", header="content-disposition")):
+            (part.get_payload(decode=True) or b"", part.get_filename() or "")
+            for part in msg.iter_parts()}
