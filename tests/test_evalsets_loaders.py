@@ -8,6 +8,7 @@ import pytest
 
 from warmbench.config import DatasetConfig
 from warmbench.errors import InputError, WarmbenchError
+from warmbench.eval import registry
 from warmbench.eval.sets import SAMPLE_SETS, load_items, read_items, sample_items, sample_path
 from warmbench.eval.sets.hub import parse_hub
 from warmbench.eval.sets.mask import false_statement
@@ -16,11 +17,14 @@ from warmbench.eval.sets.mask import false_statement
 @pytest.mark.parametrize("name", SAMPLE_SETS)
 def test_sample_sets_load_and_are_labelled(name):
     items = read_items(name, sample_path(name))
-    assert 10 <= len(items) <= 20
+    if name == "easy_facts":   # the whole set ships (the quickstart's questions), not a sample
+        assert len(items) == registry.spec(name).full_size == 48
+    else:
+        assert 10 <= len(items) <= 20
     assert len({i.id for i in items}) == len(items)
     for line in sample_path(name).read_text().splitlines():
         assert json.loads(line)["note"].startswith("written for warmbench")
-    if name in ("triviaqa", "truthfulqa", "medqa", "disinfo"):
+    if name in ("triviaqa", "truthfulqa", "medqa", "disinfo", "easy_facts"):
         assert all(i.correct_answers and i.incorrect_answer for i in items)
     if name in ("mmlu", "medqa"):
         assert all(i.choices[i.answer_index] for i in items)
