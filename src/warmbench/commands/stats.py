@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +10,6 @@ import typer
 from .. import quiet, term
 from ..errors import WarmbenchError
 from ._args import pick_out, pick_run, require_run, run_alias, run_argument
-
-
-def _run_defaults(run_dir: Path) -> dict[str, Any]:
-    """The run's ``stats`` config section from its manifest, when there is one."""
-    m = run_dir / "manifest.json"
-    if not m.exists():
-        return {}
-    try:
-        cfg = json.loads(m.read_text(encoding="utf-8")).get("config") or {}
-    except json.JSONDecodeError:
-        return {}
-    return cfg.get("stats") or {}
 
 
 def _print_tables(a: Any, s: dict[str, Any]) -> None:
@@ -93,8 +80,9 @@ def register(app: typer.Typer) -> None:
         """Paired McNemar tests, Benjamini–Hochberg, effect sizes, regressions M1–M4 with
         average marginal effects, general-benchmark CIs and figures. Writes paired.csv,
         regressions.csv, marginal_effects.csv, general.csv, figures/ and stats.json."""
-        from ..stats.published import read_published
-        from ..stats.run import analyse, load_run_table, write_outputs
+        from ..config import StatsConfig, parse_config
+        from ..manifest import recorded_config
+        from ..stats.run import stats_of_published, stats_of_run
 
         if cluster not in (None, "question", "none"):
             raise WarmbenchError(f"--cluster must be 'question' or 'none', not {cluster!r}")
@@ -106,38 +94,21 @@ def register(app: typer.Typer) -> None:
         out = pick_out(out, out_old)
         if (run_dir is None) == (published is None):
             raise WarmbenchError("give either a run directory or --published DIR (not both)")
-        trajectory = None
-        scored_table: Path | None = None
+        given = {"compat": compat, "baseline": baseline, "fdr_family": fdr_family}
+        given = {k: v for k, v in given.items() if v is not None}
         if published is not None:
             if out is None:
                 raise WarmbenchError("--published needs --out-dir DIR for the results")
-            defaults: dict[str, Any] = {}
-            compat = bool(compat)
-            # read_published applies the refusal rule itself (compat: published list, per arm)
-            df = read_published(published, compat=compat)
-            source = {"kind": "published", "path": str(published),
-                      "description": f"the study's released judged outputs ({published})",
-                      "refusal": ("compat: the published phrase list, per-arm exclusion" if compat
-                                  else "corrected detector, pairwise exclusion")
-                                 + " (applied by warmbench to the released answers)"}
+            st = StatsConfig(**given)
+            a, s = stats_of_published(published, out, st, cluster=cluster)
         else:
             require_run(run_dir)
-            if not (run_dir / "judge" / "scored.parquet").exists():
-                raise WarmbenchError(f"no scored table at {run_dir / 'judge' / 'scored.parquet'}: "
-                                     "run `warmbench judge` first")
-            defaults = _run_defaults(run_dir)
-            compat = bool(defaults.get("compat", False)) if compat is None else compat
-            df, source = load_run_table(run_dir, compat)
+            # Only the run's `stats` section: the rest of its config is not needed here (and
+            # need not validate: its files may have moved since).
+            section = recorded_config(run_dir).get("stats") or {}
+            st = parse_config({"stats": {**section, **given}},
+                              source=str(run_dir / "manifest.json")).stats
             out = out or run_dir / "stats"
-            trajectory = run_dir / "warmth" / "trajectory.csv"
-            scored_table = run_dir / "judge" / "scored.parquet"
-        a = analyse(df, baseline=baseline or defaults.get("baseline") or "original",
-                    compat=compat, cluster=cluster or (None if compat else defaults.get("cluster")),
-                    fdr_family=fdr_family or defaults.get("fdr_family"),
-                    alpha=float(defaults.get("alpha", 0.05)))
-        s = write_outputs(a, out, df, trajectory, source=source, scored_table=scored_table,
-                          # the table analysed is saved when it is not the run's own (published
-                          # input, or compat's re-applied refusals): the report then browses it
-                          write_table=published is not None or compat)
+            a, s = stats_of_run(run_dir, st, out_dir=out, cluster=cluster)
         _print_tables(a, s)
         typer.echo(f"wrote {len(s['files'])} files to {out}")

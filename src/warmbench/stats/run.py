@@ -27,6 +27,7 @@ from ..layout import SCORED_COLUMNS, run_path
 from ..manifest import git_revision, package_versions
 from ..progress import Progress
 from ..safenames import require_name
+from ..stage import StageResult
 from . import figures
 from .compat import compat_tables
 from .general import accuracy_table
@@ -279,15 +280,44 @@ def load_run_table(run_dir: Path, compat: bool) -> tuple[pd.DataFrame, dict[str,
                 "description": f"scored run {run_dir}"}
 
 
-def run_stats(cfg: Any, store: Any, progress: Progress | None = None) -> dict[str, Any]:
-    """Pipeline stage: RUN/judge/scored.parquet -> RUN/stats/. Cheap, so always recomputed."""
-    run_dir = Path(store.run_dir)
-    st = cfg.stats
+def stats_of_run(run_dir: Path, st: Any, *, out_dir: Path | None = None,
+                 cluster: str | None = None,
+                 progress: Progress | None = None) -> tuple[Analysis, dict[str, Any]]:
+    """Analyse RUN/judge/scored.parquet as the ``stats`` config section ``st`` says and write
+    the outputs to ``out_dir`` (default RUN/stats); ``cluster`` overrides ``st.cluster``.
+    Returns the analysis and the summary written as stats.json."""
     df, source = load_run_table(run_dir, bool(st.compat))
     a = analyse(df, baseline=st.baseline, compat=st.compat,
-                cluster=None if st.compat and st.cluster == "question" else st.cluster,
+                # under compat the section's default 'question' gives way to compat's 'none'
+                cluster=cluster or (None if st.compat and st.cluster == "question" else st.cluster),
                 fdr_family=getattr(st, "fdr_family", None), alpha=st.alpha, progress=progress)
-    s = write_outputs(a, run_dir / "stats", df, run_dir / "warmth" / "trajectory.csv",
+    s = write_outputs(a, out_dir or run_dir / "stats", df, run_dir / "warmth" / "trajectory.csv",
                       source=source, scored_table=run_dir / "judge" / "scored.parquet",
                       write_table=bool(st.compat))  # compat re-applied refusals: save that table
-    return {"comparisons": len(a.arms), "rows": a.n_rows, "files": len(s["files"])}
+    return a, s
+
+
+def stats_of_published(published: Path, out_dir: Path, st: Any, *,
+                       cluster: str | None = None) -> tuple[Analysis, dict[str, Any]]:
+    """The same analysis of data in the study's released layout (``stats --published``); the
+    converted table is saved in ``out_dir`` so that ``warmbench report OUT`` finds it."""
+    from .published import read_published
+
+    compat = bool(st.compat)
+    # read_published applies the refusal rule itself (compat: published list, per arm)
+    df = read_published(published, compat=compat)
+    source = {"kind": "published", "path": str(published),
+              "description": f"the study's released judged outputs ({published})",
+              "refusal": ("compat: the published phrase list, per-arm exclusion" if compat
+                          else "corrected detector, pairwise exclusion")
+                         + " (applied by warmbench to the released answers)"}
+    a = analyse(df, baseline=st.baseline, compat=compat,
+                cluster=cluster or (None if compat and st.cluster == "question" else st.cluster),
+                fdr_family=st.fdr_family, alpha=st.alpha)
+    return a, write_outputs(a, out_dir, df, None, source=source, write_table=True)
+
+
+def run_stats(cfg: Any, store: Any, progress: Progress | None = None) -> StageResult:
+    """Pipeline stage: RUN/judge/scored.parquet -> RUN/stats/. Cheap, so always recomputed."""
+    a, s = stats_of_run(Path(store.run_dir), cfg.stats, progress=progress)
+    return StageResult({"comparisons": len(a.arms), "rows": a.n_rows, "files": len(s["files"])})
