@@ -12,6 +12,7 @@ import pytest
 from warmbench.config import parse_config
 from warmbench.errors import WarmbenchError
 from warmbench.pipeline import STAGES, StageIncomplete, expand_base, run_pipeline
+from warmbench.records import stable_hash
 from warmbench.stage import StageResult
 from warmbench.stage_state import failures
 
@@ -113,3 +114,22 @@ def test_pipeline_calls_every_stage_the_same_way(tmp_path, monkeypatch):
     calls.clear()
     run_pipeline(cfg, start="stats", stop="report")
     assert [c[0] for c in calls] == ["stats", "report"]
+
+
+def test_selection_fields_count_in_the_fingerprint_only_when_set():
+    from warmbench.pipeline import STAGE_NAMES, stage_fingerprint
+
+    # (re-validated once, as every override does: the default train.epochs 10 becomes 10.0)
+    cfg = parse_config({"arms": [{"name": "warm", "model": "scripted:echo", "persona": "warm"}]}
+                       ).with_overrides({})
+    base = {s.name: stage_fingerprint(cfg, s) for s in STAGES}
+    # unset (the default) they are left out, so a run made before they existed stays done
+    data = cfg.model_dump()
+    del data["train"]["personas"], data["train"]["data"], data["warmth"]["personas"]
+    warmth = next(s for s in STAGES if s.name == "warmth")
+    assert base["warmth"] == stable_hash({k: data[k] for k in warmth.sections})
+    for path in ("train.personas", "warmth.personas"):
+        sel = cfg.with_overrides({path: ["warm"]})
+        changed = {s.name for s in STAGES if stage_fingerprint(sel, s) != base[s.name]}
+        first = path.split(".")[0]
+        assert changed == set(STAGE_NAMES[STAGE_NAMES.index(first):]), path

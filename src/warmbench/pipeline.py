@@ -80,6 +80,10 @@ def _cumulative(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
 # ``backend_options`` (batch sizes, parallelism, timeouts) and ``name`` change how or under
 # which title the work is done, not what it computes, so they are in no fingerprint.
 SEED_SECTIONS = ("seed",)
+# What the stage commands' --persona / --data select (config fields since stages take only
+# cfg, store, progress). Left out of the fingerprint while unset, so the stages of a run made
+# before these fields existed are still done.
+SELECTION_FIELDS = {"train": ("personas", "data"), "warmth": ("personas",)}
 STAGES: tuple[Stage, ...] = _cumulative((
     Stage("curate", "warmbench.curate.run:run_curate", ("seed", "curate"),
           "ShareGPT conversations → NSFW filter → query types → balanced sample + validation prompts"),
@@ -131,6 +135,10 @@ def stage_fingerprint(cfg: ExperimentConfig, stage: Stage) -> str:
         unused = {k for s in STAGES if s.name in PERSONA_STAGES for k in s.own} - set(SEED_SECTIONS)
         sections = tuple(k for k in sections if k not in unused)
     data = cfg.model_dump()
+    for sec, keys in SELECTION_FIELDS.items():   # unset: as if the field did not exist
+        for k in keys:
+            if data[sec].get(k) is None:
+                del data[sec][k]
     fp = {k: data.get(k) for k in sections}
     if "eval" in sections:   # custom sets' files and rubric files: their content counts too
         from .eval.custom_spec import input_stamps

@@ -24,6 +24,7 @@ from ..chatlogs import read_chatlogs
 from ..config import ExperimentConfig
 from ..errors import WarmbenchError
 from ..generation import cached_generate
+from ..jsonl import read_jsonl
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import ChatRequest, Conversation, SamplingParams, stable_hash
@@ -115,8 +116,7 @@ def _rewrites_from_outputs(convs: list[Conversation], files: dict[str, Path]) ->
     input conversation with its id and message count."""
     out: dict[str, dict[Turn, str]] = {}
     for name, f in files.items():
-        # split("\n"), not splitlines(): rewrites may hold a raw U+2028 (ensure_ascii=False).
-        rows = [json.loads(line) for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
+        rows = [row for _, row in read_jsonl(f)]
         got: dict[Turn, str] = {}
         ci = 0
         for row in rows:
