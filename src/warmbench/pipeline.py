@@ -163,6 +163,16 @@ def expand_base(cfg: ExperimentConfig, base: str) -> ExperimentConfig:
     return cfg.with_overrides(overrides, source=f"base_models: {base}")
 
 
+def only_bases(cfg: ExperimentConfig, wanted: list[str]) -> ExperimentConfig:
+    """The config with only the base models named in ``wanted`` (``run --base``: the full name
+    or its last path part)."""
+    keep = [b for b in cfg.base_models if b in wanted or b.split("/")[-1] in wanted]
+    if not keep:
+        raise WarmbenchError(f"--base {', '.join(wanted)}: not in base_models "
+                             f"({', '.join(cfg.base_models) or 'none configured'})")
+    return cfg.model_copy(update={"base_models": keep})
+
+
 # Stages run once per base model when ``base_models`` is set; the others run once overall.
 PER_BASE = ("train", "warmth", "eval", "judge")
 

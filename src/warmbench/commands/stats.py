@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         """Paired McNemar tests, Benjamini–Hochberg, effect sizes, regressions M1–M4 with
         average marginal effects, general-benchmark CIs and figures. Writes paired.csv,
         regressions.csv, marginal_effects.csv, general.csv, figures/ and stats.json."""
-        from ..config import StatsConfig, parse_config
+        from ..config import parse_config
         from ..manifest import recorded_config
         from ..stats.run import stats_of_published, stats_of_run
 
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         if published is not None:
             if out is None:
                 raise WarmbenchError("--published needs --out-dir DIR for the results")
-            st = StatsConfig(**given)
+            st = parse_config({"stats": given}, source="<command line>").stats
             a, s = stats_of_published(published, out, st, cluster=cluster)
         else:
             require_run(run_dir)

@@ -253,6 +253,17 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     return s
 
 
+def headline(run_dir: Path) -> dict[str, str]:
+    """The headline numbers of RUN/stats/stats.json (the stats stage's summary holds only
+    counts, and a skipped stage returns its stored summary), {} when there are none."""
+    try:
+        data = json.loads((run_dir / "stats" / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    head = data.get("headline") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in head.items()} if isinstance(head, dict) else {}
+
+
 def _judge_section(run_dir: Path) -> dict[str, Any]:
     m = run_dir / "manifest.json"
     try:
