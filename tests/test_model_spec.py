@@ -174,3 +174,18 @@ def test_answers_record_identity_and_keys_are_unchanged(tmp_path):
     old = Answer.model_validate(a.model_dump(exclude={"identity"}))   # a row stored before
     assert old.identity is None and old.key == a.key
     assert set(scored_frame([old], prompts, {}, judge_spec=None).model_family) == {"hf:tiny"}
+
+
+# Where a spec *string* may still be parsed: the spec module, the config's default, the public
+# entry points that also take a string from a caller (get_backend, batch_backend, lookup,
+# token_counter), a CLI flag, a checkpoints.json file, and answers stored before identities.
+PARSE_EDGES = {"backends/spec.py", "config.py", "backends/base.py", "backends/openai_batch.py",
+               "prices.py", "preflight.py", "commands/generate.py", "warmth/trajectory.py",
+               "scoring/run.py"}
+
+
+def test_specs_are_parsed_only_at_the_edges():
+    src = Path(__file__).resolve().parents[1] / "src" / "warmbench"
+    parsing = {str(p.relative_to(src)) for p in src.rglob("*.py")
+               if "parse_spec(" in p.read_text(encoding="utf-8")}
+    assert parsing <= PARSE_EDGES, sorted(parsing - PARSE_EDGES)
