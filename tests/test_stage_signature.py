@@ -24,10 +24,10 @@ def test_with_overrides_sets_dotted_paths_and_keeps_the_original():
                               "backend_options.hf.batch_size": 4, "seed": 7})
     assert new.train.limit == 3 and new.seed == 7
     assert new.rewrite.personas == {"warm": "builtin:warm"}
-    assert new.arms[0].model == "scripted:constant=hi"
+    assert str(new.arms[0].model) == "scripted:constant=hi"
     assert new.backend_options == {"hf": {"batch_size": 4}}
     # a new object; the original is unchanged
-    assert cfg.train.limit is None and cfg.seed == 0 and cfg.arms[0].model == "scripted:echo"
+    assert cfg.train.limit is None and cfg.seed == 0 and str(cfg.arms[0].model) == "scripted:echo"
 
 
 @pytest.mark.parametrize("path, match", [

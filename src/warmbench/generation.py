@@ -140,16 +140,15 @@ def _row_request(path: Path, n: int, obj: dict[str, Any], system: str | None) ->
     raise InputError(path, where, "prompt", "missing: each line needs 'prompt' or 'messages'")
 
 
-def run_generate(model: str, rows: list[tuple[str, ChatRequest]], params: SamplingParams, *,
+def run_generate(spec: ModelSpec, rows: list[tuple[str, ChatRequest]], params: SamplingParams, *,
                  samples: int = 1, run_dir: Path, batch_size: int | None = None,
                  progress: Progress | None = None) -> list[dict[str, Any]]:
     """``warmbench generate``: generate (or fetch from the run's store) every row x sample;
     return the output records (id, sample_index, model, text, finish_reason, token counts,
     error). The store caches replies, so a repeat does only what is missing."""
-    from .backends import get_backend, parse_spec
+    from .backends import get_backend
     from .manifest import update_manifest
 
-    spec = parse_spec(model)
     options: dict[str, Any] = {}
     if batch_size is not None and spec.backend in ("hf", "vllm"):
         options["batch_size"] = batch_size

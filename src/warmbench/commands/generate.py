@@ -43,9 +43,10 @@ def generate(
     rows = ([("1", ChatRequest.from_user(prompt, system=system))] if prompt is not None
             else read_requests(input, system))  # type: ignore[arg-type]
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed)
+    from ..backends import parse_spec
     from ..progress import Progress
 
-    records = run_generate(model, rows, params, samples=samples, run_dir=run_dir,
+    records = run_generate(parse_spec(model), rows, params, samples=samples, run_dir=run_dir,
                            batch_size=batch_size, progress=Progress(False if no_progress else None))
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if output is None:
