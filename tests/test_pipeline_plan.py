@@ -28,12 +28,12 @@ def test_study_config_is_the_study():
     assert len(cfg.base_models) == 4 and cfg.train.epochs == 10
     assert cfg.train.checkpoint_epochs == [0.5, 1, 1.5, 2, 4, 6, 8, 10]
     assert (cfg.train.r, cfg.train.alpha, cfg.train.dropout, cfg.train.learning_rate) == (8, 16, 0.1, 1e-5)
-    assert cfg.rewrite.model == cfg.judge.model == "openai:gpt-4o-2024-08-06"
+    assert str(cfg.rewrite.model) == str(cfg.judge.model) == "openai:gpt-4o-2024-08-06"
     sizes = {d.name: d.n for d in cfg.eval.datasets}
     assert sizes["triviaqa"] == sizes["truthfulqa"] == sizes["medqa"] == 500 and sizes["disinfo"] == 125
     sub = expand_base(cfg, "Qwen/Qwen2.5-32B-Instruct")
-    assert sub.train.base_model == "hf:Qwen/Qwen2.5-32B-Instruct"
-    assert {a.model for a in sub.arms} == {"vllm:Qwen/Qwen2.5-32B-Instruct"}
+    assert sub.train.base_model.text == "hf:Qwen/Qwen2.5-32B-Instruct"
+    assert {a.model.text for a in sub.arms} == {"vllm:Qwen/Qwen2.5-32B-Instruct"}
     assert sub.run_dir.endswith("models/Qwen2.5-32B-Instruct")
 
 

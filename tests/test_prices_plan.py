@@ -112,7 +112,7 @@ def test_study_dry_run_shows_gpu_hours_per_stage_and_expanded_bases(monkeypatch)
     for stage in ("train", "warmth", "eval"):
         assert est[stage].gpu_hours > 0, stage
     # 70B trains ~8.75x longer than 8B on the same tokens.
-    assert "hf:meta-llama/Llama-3.1-70B-Instruct" in est["train"].models
+    assert "hf:meta-llama/Llama-3.1-70B-Instruct" in [m.text for m in est["train"].models]
     # The judge's reply: its rubric asks for brief reasoning then a verdict line (not 8 tokens).
     assert est["judge"].output_tokens / est["judge"].requests > 40
     r = CliRunner().invoke(app, ["run", str(EXAMPLES / "study.yaml"), "--dry-run", "--max-usd", "100"],

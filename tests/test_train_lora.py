@@ -116,7 +116,7 @@ def test_checkpoints_at_exact_steps_for_every_persona(trained):
             assert r["spec"] == f"{cfg.train.base_model}+{d}"
             meta = json.loads((d / "warmbench_checkpoint.json").read_text())
             assert (meta["epoch"], meta["step"]) == (r["epoch"], r["step"])
-            assert meta["base_model"] == cfg.train.base_model and meta["data_hash"]
+            assert meta["base_model"] == cfg.train.base_model.text and meta["data_hash"]
             assert meta["schedule"]["steps_per_epoch"] == 3 and meta["effective_batch"] == 4
             assert meta["data"]["n_examples"] == 10
         metas[p] = meta
@@ -133,7 +133,7 @@ def test_finished_personas_are_skipped_and_changed_config_refused(trained):
     again = run_train(cfg, RunStore(run))
     assert set(again["personas"].values()) == {"skipped (already trained)"}
     with pytest.raises(WarmbenchError, match="different data or hyper-parameters"):
-        run_train(make_cfg(run, Path(cfg.train.base_model[3:]), learning_rate=5e-4), RunStore(run))
+        run_train(make_cfg(run, Path(cfg.train.base_model.model), learning_rate=5e-4), RunStore(run))
 
 
 def test_interrupted_run_resumes_to_the_same_steps_and_weights(trained, tmp_path, tiny_llama):

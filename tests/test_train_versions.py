@@ -45,7 +45,7 @@ def test_installed_sft_config_takes_our_arguments(tmp_path: Path):
     import transformers
 
     cfg = parse_config({"run_dir": str(tmp_path), "train": {"per_device_batch_size": 2}})
-    job = LoraJob(base_model="hf:x", out_dir=tmp_path, persona="warm", dataset=None,
+    job = LoraJob(base_model=cfg.train.base_model, out_dir=tmp_path, persona="warm", dataset=None,
                   data_stats={}, data_hash="h", train=cfg.train)
     # activation checkpointing is what the GPU path asks for; here it is forced on CPU
     args = sft_config(job, 8, activation_checkpointing=True)

@@ -189,8 +189,11 @@ def test_backends_share_one_engine_with_one_lora_request_each(fake_vllm, tmp_pat
 
 
 def test_adapter_checks_and_engine_without_lora(fake_vllm, tmp_path):
-    with pytest.raises(WarmbenchError, match="no adapter_config.json"):
+    with pytest.raises(WarmbenchError, match="adapter folder .*missing does not exist"):
         get_backend(f"vllm:m+{tmp_path / 'missing'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WarmbenchError, match="no adapter_config.json"):
+        get_backend(f"vllm:m+{tmp_path / 'empty'}")
     big = _adapter(tmp_path / "big", r=128)
     with pytest.raises(WarmbenchError, match="rank 128 exceeds max_lora_rank=64"):
         get_backend(f"vllm:m+{big}")

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from warmbench.backends.spec import parse_spec
 from warmbench.config import parse_config
 from warmbench.errors import WarmbenchError
 from warmbench.layout import META_SELECTED
@@ -160,8 +161,9 @@ def test_api_checkpoints_select_the_model_id(tmp_path):
     (run / "train" / "warm").mkdir(parents=True)
     (run / "train" / "warm" / "checkpoints.json").write_text(json.dumps(
         [{"epoch": 2, "model": "ft:gpt-4o:org::ck2", "path": None, "spec": "openai:ft:gpt-4o:org::ck2"}]))
-    ck = load_checkpoints(run, None, "openai:gpt-4o-2024-08-06")
-    assert ck == {"warm": [{"epoch": 2.0, "path": "ft:gpt-4o:org::ck2", "spec": "openai:ft:gpt-4o:org::ck2"}]}
+    ck = load_checkpoints(run, None, parse_spec("openai:gpt-4o-2024-08-06"))
+    assert ck == {"warm": [{"epoch": 2.0, "path": "ft:gpt-4o:org::ck2",
+                            "spec": parse_spec("openai:ft:gpt-4o:org::ck2")}]}
 
 
 def test_trajectory_errors(tmp_path, tiny_gpt2):
@@ -253,13 +255,16 @@ def test_persona_rerun_merges_the_selection(tmp_path, tiny_gpt2):
 def test_answer_spec_for_backend():
     from warmbench.warmth.trajectory import answer_spec
 
-    assert answer_spec("hf:smollm2-135m+/r/ck1", None) == "hf:smollm2-135m+/r/ck1"
-    assert answer_spec("hf:smollm2-135m+/r/ck1", "vllm") == "vllm:smollm2-135m+/r/ck1"
-    assert answer_spec("hf:meta-llama/Llama-3.1-8B-Instruct", "vllm") == "vllm:meta-llama/Llama-3.1-8B-Instruct"
-    assert answer_spec("vllm:m+/a", "hf") == "hf:m+/a"
+    def served(spec: str, backend: str | None) -> str:
+        return answer_spec(parse_spec(spec), backend).text
+
+    assert served("hf:smollm2-135m+/r/ck1", None) == "hf:smollm2-135m+/r/ck1"
+    assert served("hf:smollm2-135m+/r/ck1", "vllm") == "vllm:smollm2-135m+/r/ck1"
+    assert served("hf:meta-llama/Llama-3.1-8B-Instruct", "vllm") == "vllm:meta-llama/Llama-3.1-8B-Instruct"
+    assert served("vllm:m+/a", "hf") == "hf:m+/a"
     # API fine-tunes and scripted models are not local weights: left where they are.
-    assert answer_spec("openai:ft:gpt-4o:org::ck2", "vllm") == "openai:ft:gpt-4o:org::ck2"
-    assert answer_spec("scripted:echo", "vllm") == "scripted:echo"
+    assert served("openai:ft:gpt-4o:org::ck2", "vllm") == "openai:ft:gpt-4o:org::ck2"
+    assert served("scripted:echo", "vllm") == "scripted:echo"
 
 
 def test_config_backend_and_tolerance_validated(tmp_path):

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .backends.spec import parse_spec
+from .backends.spec import SpecField, api_model_spec, parse_spec
 from .errors import WarmbenchError
 from .eval.grid.vocab import ALL_CONTEXTS, ALL_FORMS, CONTEXT_PREFIXES, OPTIONAL_FORMS
 from .eval.spec import DatasetSpec, Family, Kind, Scorer
@@ -33,13 +33,8 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_spec(v: str | None) -> str | None:
-    if v is not None:
-        try:
-            parse_spec(v)
-        except WarmbenchError as e:
-            raise ValueError(str(e)) from None
-    return v
+# The default local model: the embedded SmolLM2 (no download).
+EMBEDDED_SPEC = parse_spec("hf:smollm2-135m")
 
 
 class GenerationSettings(Section):
@@ -66,7 +61,7 @@ class CurateConfig(Section):
 
 
 class RewriteConfig(Section):
-    model: str = Field("hf:smollm2-135m", description="Backend spec of the rewriter (study: openai:gpt-4o-2024-08-06).")
+    model: SpecField = Field(EMBEDDED_SPEC, description="Backend spec of the rewriter (study: openai:gpt-4o-2024-08-06).")
     personas: dict[str, str] = Field(
         default_factory=lambda: {"warm": "builtin:warm", "cold": "builtin:cold"},
         description="persona name -> 'builtin:warm' / 'builtin:cold' or a prompt file path.")
@@ -84,8 +79,6 @@ class RewriteConfig(Section):
     batch: bool = Field(False, description="openai: send the rewrites through the Batch API (half "
                                            "price, results within 24 h; resumable by polling).")
 
-    _spec = field_validator("model")(_check_spec)
-
     @field_validator("personas")
     @classmethod
     def _persona_names(cls, v: dict[str, str]) -> dict[str, str]:
@@ -95,7 +88,7 @@ class RewriteConfig(Section):
 
 
 class TrainConfig(Section):
-    base_model: str = Field("hf:smollm2-135m", description="hf: spec of the model to fine-tune.")
+    base_model: SpecField = Field(EMBEDDED_SPEC, description="hf: spec of the model to fine-tune.")
     method: Literal["lora", "openai"] = Field("lora", description="LoRA locally, or the OpenAI fine-tuning API.")
     r: int = Field(8, gt=0, description="LoRA rank (study: 8).")
     alpha: int = Field(16, gt=0, description="LoRA alpha (study: 16).")
@@ -119,7 +112,16 @@ class TrainConfig(Section):
     api_model: str = Field("gpt-4o-2024-08-06", description="Base model for --api openai fine-tuning.")
     api_poll_seconds: float = Field(30.0, gt=0, description="Seconds between fine-tuning job polls.")
 
-    _spec = field_validator("base_model")(_check_spec)
+    @field_validator("api_model")
+    @classmethod
+    def _api_model(cls, v: str) -> str:
+        # Kept as written (a bare name is what the fine-tuning API takes); an openai: spec in
+        # it is checked now, at load, like every model spec.
+        try:
+            api_model_spec(v)
+        except WarmbenchError as e:
+            raise ValueError(str(e)) from None
+        return v
 
 
 class WarmthConfig(Section):
@@ -287,7 +289,7 @@ class EvalConfig(Section):
 
 class ArmConfig(Section):
     name: str = Field(description="Free name: original, warm, cold, warm-sysprompt, ...")
-    model: str = Field(description="Backend spec, optionally with +ADAPTER.")
+    model: SpecField = Field(description="Backend spec, optionally with +ADAPTER.")
     system_prompt: str | None = Field(None, description="System prompt (the system-prompt persona arm).")
     system_prompt_file: str | None = Field(
         None, description="Read the system prompt from this text file (relative to the working "
@@ -299,7 +301,6 @@ class ArmConfig(Section):
                                "prompts (default: the model spec without adapter). Give two arms of different "
                                "models one family to pair them, e.g. an inspect: API model and a local hf: one.")
 
-    _spec = field_validator("model")(_check_spec)
     # Names become file names (RUN/stats/results_<arm>.csv, RUN/train/<persona>/).
     _name = field_validator("name")(lambda v: check_name("arm", v))
     _persona = field_validator("persona")(lambda v: v if v is None else check_name("persona", v))
@@ -323,7 +324,7 @@ class ArmConfig(Section):
 
 
 class JudgeConfig(Section):
-    model: str | None = Field(None, description="Judge backend spec; None = offline reference scorers.")
+    model: SpecField | None = Field(None, description="Judge backend spec; None = offline reference scorers.")
     refusal: Literal["corrected", "compat"] = Field("corrected", description="Refusal detector: corrected, or the published phrase list.")
     exclusion: Literal["pairwise", "per_arm"] = Field("pairwise", description="Drop a refused prompt for both arms, or per arm (published).")
     concurrency: int = Field(8, gt=0, description="Judge requests in flight (API backends).")
@@ -334,15 +335,13 @@ class JudgeConfig(Section):
     batch: bool = Field(False, description="openai: send the judge requests through the Batch API "
                                            "(half price, results within 24 h; resumable by polling).")
 
-    _spec = field_validator("model")(_check_spec)
-
     @model_validator(mode="after")
     def _constrained_needs_a_local_judge(self) -> JudgeConfig:
         from .backends.base import CHOICE_BACKENDS
 
-        if self.constrained and self.model and self.model.split(":", 1)[0] not in CHOICE_BACKENDS:
+        if self.constrained and self.model and self.model.backend not in CHOICE_BACKENDS:
             raise ValueError(f"constrained: true needs a local judge ({', '.join(CHOICE_BACKENDS)}), "
-                             f"not {self.model!r}")
+                             f"not {self.model.text!r}")
         return self
 
 

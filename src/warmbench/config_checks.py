@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .backends.spec import ModelSpec
 from .config import ExperimentConfig
 from .errors import WarmbenchError
 
@@ -36,36 +37,42 @@ def check_datasets(cfg: ExperimentConfig) -> None:
             raise WarmbenchError(f"{where}.{field}: {local} does not exist")
 
 
-def check_spec(spec: str, where: str) -> None:
-    """A spec its backend accepts: parsed as the backends parse it; scripted modes and
-    explicit adapter folders checked (both are known without loading anything)."""
-    from .backends import parse_spec
+def check_spec(spec: ModelSpec, where: str) -> None:
+    """A spec its backend accepts (the config parsed it): scripted modes and explicit adapter
+    folders checked (both are known without loading anything)."""
+    from .backends.adapter import check_adapter
 
+    if spec.backend == "scripted":
+        from .backends.scripted import ScriptedBackend
+
+        try:
+            ScriptedBackend(spec).close()
+        except WarmbenchError as e:
+            raise WarmbenchError(f"{where}: {e}") from None
+    if spec.adapter:
+        check_adapter(spec.adapter, where)
+
+
+def _with_base(spec: ModelSpec, base: str, where: str) -> ModelSpec:
     try:
-        ms = parse_spec(spec)
-        if ms.backend == "scripted":
-            from .backends.scripted import ScriptedBackend
-
-            ScriptedBackend(ms).close()
+        return spec.with_base(base)
     except WarmbenchError as e:
         raise WarmbenchError(f"{where}: {e}") from None
-    if ms.adapter and not Path(ms.adapter).exists():
-        raise WarmbenchError(f"{where}: adapter folder {ms.adapter} does not exist")
 
 
-def model_specs(cfg: ExperimentConfig, stages: list[str]) -> list[tuple[str, str]]:
+def model_specs(cfg: ExperimentConfig, stages: list[str]) -> list[tuple[str, ModelSpec]]:
     """(where, spec) for every model the chosen stages would call."""
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, ModelSpec]] = []
     if "rewrite" in stages:
         out.append(("rewrite.model", cfg.rewrite.model))
     if "train" in stages and cfg.train.method == "lora":
-        out.append(("train.base_model", cfg.train.base_model.replace("{base}", "x")))
+        out.append(("train.base_model", _with_base(cfg.train.base_model, "x", "train.base_model")))
     if "eval" in stages:
-        bases = cfg.base_models or [None]
+        bases = cfg.base_models or [""]
         for i, arm in enumerate(cfg.arms):
+            where = f"arms[{i}] ({arm.name}).model"
             for b in bases:
-                spec = arm.model if b is None else arm.model.replace("{base}", b)
-                out.append((f"arms[{i}] ({arm.name}).model", spec))
+                out.append((where, _with_base(arm.model, b, where)))
     if "judge" in stages and cfg.judge.model:
         out.append(("judge.model", cfg.judge.model))
     return out

@@ -6,11 +6,15 @@ committed file matches.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
+import types
 import typing
 
 from pydantic import BaseModel
 
+from .backends.spec import ModelSpec
 from .config import ExperimentConfig
 
 HEADER = """# Config reference
@@ -23,8 +27,20 @@ This table is generated from the code (`python -m warmbench.config_reference`).
 """
 
 
+def _shown(ann: object) -> object:
+    """The annotation as a user writes the value: a model spec (``SpecField``) is text."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if ann is ModelSpec or (origin is typing.Annotated and args[0] is ModelSpec):
+        return str
+    if origin in (typing.Union, types.UnionType):
+        shown = [_shown(a) for a in args]
+        if shown != list(args):
+            return functools.reduce(operator.or_, shown)
+    return ann
+
+
 def _type_name(ann: object) -> str:
-    s = str(ann).replace("typing.", "").replace("warmbench.config.", "")
+    s = str(_shown(ann)).replace("typing.", "").replace("warmbench.config.", "")
     return s.replace("<class '", "").replace("'>", "").replace("|", "\\|")
 
 

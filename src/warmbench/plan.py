@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .backends.spec import parse_spec
+from .backends.spec import ModelSpec, api_model_spec
 from .config import ExperimentConfig
 from .eval.custom_spec import source_rows
 from .pipeline import select_stages
@@ -63,7 +63,7 @@ class StageEstimate:
     api_model: str | None = None
     gpu_hours: float = 0.0
     tokens: str = ""             # how the fixed prompt parts were counted
-    models: list[str] = field(default_factory=list)   # expanded model specs this stage uses
+    models: list[ModelSpec] = field(default_factory=list)   # expanded model specs this stage uses
     gpu_by_model: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -72,16 +72,11 @@ def _bases(cfg: ExperimentConfig) -> list[str]:
     return list(cfg.base_models) or [""]
 
 
-def _expand(spec: str, base: str) -> str:
-    return spec.replace("{base}", base) if base else spec
-
-
-def _price_into(e: StageEstimate, spec: str, tin: int, tout: int, worst_out: int) -> None:
-    """Add the API cost of ``tin``/``tout`` tokens on ``spec`` to the stage (list and Batch)."""
-    ms = parse_spec(spec)
+def _price_into(e: StageEstimate, ms: ModelSpec, tin: int, tout: int, worst_out: int) -> None:
+    """Add the API cost of ``tin``/``tout`` tokens on ``ms`` to the stage (list and Batch)."""
     if ms.backend != "openai":
         return
-    p = lookup(spec)
+    p = lookup(ms)
     e.api_model = e.api_model or ms.text
     if p is None:
         e.notes.append(f"{ms.model}: no price (genai-prices, fallback table or config prices:), counted as $0")
@@ -98,8 +93,7 @@ def _price_into(e: StageEstimate, spec: str, tin: int, tout: int, worst_out: int
         e.notes.append(note)
 
 
-def _gpu_into(e: StageEstimate, spec: str, tokens: float, kind: str) -> None:
-    ms = parse_spec(spec)
+def _gpu_into(e: StageEstimate, ms: ModelSpec, tokens: float, kind: str) -> None:
     if ms.backend not in ("hf", "vllm"):
         return
     n, how = param_count(ms.model)
@@ -192,7 +186,7 @@ def _est_rewrite(cfg: ExperimentConfig, e: StageEstimate) -> None:
     r = cfg.rewrite
     count, e.tokens = token_counter(r.model)
     turns = math.ceil(_n_conv(cfg) * RESPONSES_PER_CONVERSATION)
-    e.batch = r.batch and parse_spec(r.model).backend == "openai"
+    e.batch = r.batch and r.model.backend == "openai"
     e.models = [r.model]
     fixed = count(REQUEST_TEMPLATE)
     for source in r.personas.values():
@@ -218,10 +212,11 @@ def _est_train(cfg: ExperimentConfig, e: StageEstimate) -> None:
               f"({t.method}); checkpoints at {', '.join(f'{x:g}' for x in t.checkpoint_epochs)}")
     if t.method == "openai":
         # api_model: a bare OpenAI model name, or an openai: spec (a compatible fine-tuning server).
-        model = parse_spec(t.api_model).model if t.api_model.startswith("openai:") else t.api_model
+        api = api_model_spec(t.api_model)
+        model = api.model
         e.input_tokens = tokens * personas
         e.api_model = model
-        e.models = [t.api_model if t.api_model.startswith("openai:") else f"openai:{model}"]
+        e.models = [api]
         tp = training_price(model)
         if tp is None:
             e.notes.append(f"{model}: no fine-tuning training price, counted as $0")
@@ -230,7 +225,7 @@ def _est_train(cfg: ExperimentConfig, e: StageEstimate) -> None:
             e.notes.append(f"{model} training: ${tp[0]:g}/1M tokens ({tp[1]})")
         return
     for base in _bases(cfg):
-        spec = _expand(t.base_model, base)
+        spec = t.base_model.with_base(base)
         e.models.append(spec)
         e.input_tokens += tokens * personas
         _gpu_into(e, spec, tokens * personas, "train")
@@ -242,16 +237,16 @@ def _est_warmth(cfg: ExperimentConfig, e: StageEstimate) -> None:
     n_p = cfg.warmth.n_prompts or cfg.curate.validation_size
     tin, tout = n_ck * n_p * TOKENS_USER_TURN, n_ck * n_p * int(cfg.warmth.max_tokens * 0.6)
     for base in _bases(cfg):
-        spec = _expand(cfg.train.base_model, base)
+        spec = cfg.train.base_model.with_base(base)
         if cfg.warmth.backend:
-            spec = f"{cfg.warmth.backend}:{parse_spec(spec).model}"
+            spec = ModelSpec(cfg.warmth.backend, spec.model)
         e.models.append(spec)
         e.requests += n_ck * n_p
         e.input_tokens += tin
         e.output_tokens += tout
         _gpu_into(e, spec, tin + tout, "infer")
     if cfg.warmth.model != "auto":  # the SocioT metric model (study: gpt2), checked for the cache
-        e.models.append(f"hf:{cfg.warmth.model}")
+        e.models.append(ModelSpec("hf", cfg.warmth.model))
     e.what = f"{n_ck} models (checkpoints + original) × {n_p} validation prompts, SocioT {cfg.warmth.method}"
 
 
@@ -259,7 +254,7 @@ def _est_eval(cfg: ExperimentConfig, e: StageEstimate) -> None:
     v = _eval_volume(cfg)
     for base in _bases(cfg):
         for arm in cfg.arms:
-            spec = _expand(arm.model, base)
+            spec = arm.model.with_base(base)
             if spec not in e.models:
                 e.models.append(spec)
             e.requests += v.per_arm
@@ -281,7 +276,7 @@ def _est_judge(cfg: ExperimentConfig, e: StageEstimate) -> None:
         e.what = "offline reference scorers (no judge model configured)"
         return
     count, e.tokens = token_counter(j.model)
-    e.batch = j.batch and parse_spec(j.model).backend == "openai"
+    e.batch = j.batch and j.model.backend == "openai"
     e.models = [j.model]
     v = _eval_volume(cfg)
     k = len(cfg.arms) * len(_bases(cfg))

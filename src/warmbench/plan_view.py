@@ -6,7 +6,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .backends.spec import parse_spec
 from .config import ExperimentConfig
 from .plan import StageEstimate, estimate, total_cost
 from .preflight import THROUGHPUT_NOTE, Check, check_hub_model, check_key
@@ -21,8 +20,7 @@ def preflight_checks(est: list[StageEstimate]) -> list[Check]:
     seen: set[str] = set()
     out: list[Check] = []
     for e in est:
-        for spec in e.models:
-            ms = parse_spec(spec)
+        for ms in e.models:
             key = ms.text if ms.backend == "openai" else ms.model
             if key in seen or ms.backend == "scripted":
                 continue
@@ -63,7 +61,7 @@ def print_plan(cfg: ExperimentConfig, start: str | None, stop: str | None,
                       f"(worst case, every reply at max_tokens: ${sum(e.worst_usd for e in est):,.2f})")
     for e in est:
         if e.models:
-            console.print(f"  models ({e.stage}): {escape(', '.join(e.models))}")
+            console.print(f"  models ({e.stage}): {escape(', '.join(m.text for m in e.models))}")
     for e in est:
         if e.tokens:
             console.print(f"  tokens ({e.stage}): fixed prompt parts counted by {escape(e.tokens)}; "

@@ -53,7 +53,7 @@ def _char_count(text: str) -> int:
 
 
 @cache
-def token_counter(spec: str) -> tuple[Callable[[str], int], str]:
+def token_counter(spec: str | ModelSpec) -> tuple[Callable[[str], int], str]:
     """(count(text) -> tokens, label) for a model spec; never downloads."""
     ms = parse_spec(spec)
     if ms.backend == "openai" and not ms.base_url:

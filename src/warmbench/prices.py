@@ -132,12 +132,13 @@ def _fallback_key(model: str) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def lookup(spec: str) -> Price | None:
+def lookup(spec: str | ModelSpec) -> Price | None:
     """The price of a model spec (``openai:gpt-4o``, ``openai:http://h/v1#m``), or None if unknown.
 
     Non-API backends (hf, vllm, scripted) and self-hosted endpoints without a config price
     cost nothing (``FREE``)."""
-    ms = parse_spec(spec) if ":" in spec else ModelSpec("openai", spec)
+    # A bare name (``gpt-4o``, as fine-tuning takes it) is an OpenAI model.
+    ms = ModelSpec("openai", spec) if isinstance(spec, str) and ":" not in spec else parse_spec(spec)
     for key in (ms.text, ms.model):
         if key in _OVERRIDES:
             return price_from_override(_OVERRIDES[key], f"config prices: {key}")

@@ -128,12 +128,27 @@ class Prompt(Record):
         return item_key(self.dataset, self.item_id)
 
 
+class ModelIdentity(Record):
+    """Which weights produced an answer: the parsed model spec and its adapter's content hash
+    (``ModelSpec.identity_record()``; the same identity ``ModelSpec.identity()`` puts in keys)."""
+
+    backend: str = Field(description="hf, vllm, openai, inspect, scripted.")
+    model: str = Field(description="Model name, Hub id or folder, without adapter.")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, if any.")
+    adapter: str | None = Field(default=None, description="Adapter folder as the spec gave it.")
+    adapter_hash: str | None = Field(default=None, description="Content hash of the adapter's "
+                                     "weight and config files (what defines its weights).")
+
+
 class Answer(Record):
     """One arm's answer to one prompt."""
 
-    key: str = Field(description="Hash of arm, model spec, prompt key and sample index.")
+    key: str = Field(description="Hash of arm, model identity, prompt key and sample index.")
     arm: str
     model: str = Field(description="The model spec string that produced it.")
+    identity: ModelIdentity | None = Field(
+        default=None, description="The spec, parsed, with its adapter's hash; not in the key "
+                                  "(None: answers stored by older versions, or imported).")
     prompt_key: str
     item_id: str
     dataset: str

@@ -74,6 +74,6 @@ def get_backend(spec: str | ModelSpec, options: Mapping[str, Mapping[str, Any]] 
     """
     from .registry import backend_class, parse_options
 
-    ms = parse_spec(spec) if isinstance(spec, str) else spec
+    ms = parse_spec(spec)   # a string from a caller's edge; a ModelSpec passes through
     merged = {**((options or {}).get(ms.backend) or {}), **overrides}
     return backend_class(ms.backend)(ms, parse_options(ms.backend, merged))

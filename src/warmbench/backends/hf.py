@@ -32,9 +32,10 @@ from pydantic import Field
 from ..batching import token_batches
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
+from .adapter import check_adapter
 from .base import ResultCallback, request_seed
 from .registry import BackendOptions
-from .spec import ModelSpec, adapter_hash
+from .spec import ModelSpec
 
 
 @dataclass
@@ -137,13 +138,14 @@ def _load_base(name: str, device: str, dtype) -> _Loaded:
         return loaded
 
 
-def _attach_adapter(loaded: _Loaded, adapter_dir: str) -> str:
-    """Load the adapter as a named adapter of the base's PeftModel; return its name."""
-    p = Path(adapter_dir)
-    if not (p / "adapter_config.json").exists():
-        raise WarmbenchError(f"hf backend: adapter folder {adapter_dir!r} has no adapter_config.json")
-    # Keyed by content, so an adapter retrained in place is loaded afresh.
-    akey = f"{p.resolve()}@{adapter_hash(adapter_dir)}"
+def _attach_adapter(loaded: _Loaded, spec: ModelSpec) -> str:
+    """Load the spec's adapter (checked when the backend was built) as a named adapter of the
+    base's PeftModel; return its name."""
+    assert spec.adapter is not None
+    p = Path(spec.adapter)
+    # Keyed by the spec's identity (the adapter's content hash), so an adapter retrained in
+    # place is loaded afresh.
+    akey = spec.identity()
     with loaded.lock:
         if akey in loaded.adapters:
             return loaded.adapters[akey]
@@ -180,9 +182,8 @@ class HFBackend:
     def __init__(self, spec: ModelSpec, options: HFOptions | None = None):
         o = options or HFOptions()
         batch_size, device, dtype, max_batch_tokens = o.batch_size, o.device, o.dtype, o.max_batch_tokens
-        if spec.adapter and not (Path(spec.adapter) / "adapter_config.json").exists():
-            raise WarmbenchError(
-                f"hf backend: adapter folder {spec.adapter!r} has no adapter_config.json")
+        if spec.adapter:
+            check_adapter(spec.adapter, "hf backend")
         self.spec = spec
         self.batch_size = batch_size
         self.device = _pick_device(device)
@@ -201,7 +202,7 @@ class HFBackend:
         if self._state is None:
             loaded = _load_base(self.spec.model, self.device, self._dtype)
             if self.spec.adapter:
-                self._adapter = _attach_adapter(loaded, self.spec.adapter)
+                self._adapter = _attach_adapter(loaded, self.spec)
             self._state = loaded
         return self._state
 

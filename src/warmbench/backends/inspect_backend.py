@@ -108,7 +108,7 @@ class InspectBackend:
             price_from_override(PriceOverride(input=o.price_per_1k[0] * 1000,
                                               output=o.price_per_1k[1] * 1000),
                                 "backend option price_per_1k")
-            if o.price_per_1k is not None else lookup(spec.text))
+            if o.price_per_1k is not None else lookup(spec))
         self.stats = InspectUsage()
         self._model: Any = None
         self._loop_thread = LoopThread(f"inspect-backend-{spec.model}")

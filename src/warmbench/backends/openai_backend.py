@@ -51,7 +51,7 @@ def price_per_1m(model: str) -> tuple[float, float] | None:
     """(input, output) USD per 1M tokens of an OpenAI model (``warmbench.prices``), else None."""
     from ..prices import lookup
 
-    p = lookup(f"openai:{model}")
+    p = lookup(ModelSpec("openai", model))
     return (p.input, p.output) if p is not None else None
 
 
@@ -206,7 +206,7 @@ class OpenAIBackend:
                                                        output=price_per_1k[1] * 1000),
                                          "backend option price_per_1k")
         else:
-            self._price = lookup(spec.text)
+            self._price = lookup(spec)
         self.stats = UsageStats(price_known=self._price is not None)
         if self._price is None:
             log.info("openai backend: unknown price for model %r, cost counted as 0", spec.model)

@@ -57,7 +57,7 @@ def batch_backend(spec: str | ModelSpec, store: RunStore,
                   **overrides: Any) -> OpenAIBatchBackend:
     """The Batch API backend of an ``openai:`` spec, options as ``get_backend`` takes them
     (the config's ``backend_options`` and keyword overrides, checked by ``OpenAIOptions``)."""
-    ms = parse_spec(spec) if isinstance(spec, str) else spec
+    ms = parse_spec(spec)   # a string from a caller's edge; a ModelSpec passes through
     if ms.backend != "openai":
         raise WarmbenchError(f"batch: true needs an openai: model, not {ms.text!r}")
     merged = {**((options or {}).get("openai") or {}), **overrides}

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
+
 from ..errors import WarmbenchError
+from ..records import ModelIdentity
+from .adapter import adapter_hash
 from .registry import BACKENDS
 
 # The spec prefixes: the registry's keys (one place to add a backend).
@@ -18,6 +21,9 @@ KNOWN_BACKENDS = tuple(BACKENDS)
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A parsed model spec: made once (config load, a CLI flag, a checkpoints file) by
+    :func:`parse_spec`, then carried as this value; ``str()`` gives the spec text back."""
+
     backend: str
     model: str
     adapter: str | None = None
@@ -29,8 +35,19 @@ class ModelSpec:
             return f"{self.backend}:{self.base_url}#{self.model}"
         return f"{self.backend}:{self.model}" + (f"+{self.adapter}" if self.adapter else "")
 
+    def __str__(self) -> str:
+        return self.text
+
     def with_adapter(self, adapter: str | None) -> ModelSpec:
         return ModelSpec(self.backend, self.model, adapter, self.base_url)
+
+    def with_backend(self, backend: str) -> ModelSpec:
+        """The same weights served by another local backend (``hf:B+A`` -> ``vllm:B+A``)."""
+        return ModelSpec(backend, self.model, self.adapter, self.base_url)
+
+    def with_base(self, base: str) -> ModelSpec:
+        """``{base}`` (``base_models``) replaced by ``base``: a new spec, parsed as one."""
+        return parse_spec(self.text.replace("{base}", base)) if base and "{base}" in self.text else self
 
     def identity(self) -> str:
         """What defines the model's weights: the spec plus a hash of the adapter's files.
@@ -42,9 +59,22 @@ class ModelSpec:
             return self.text
         return f"{self.backend}:{self.model}+adapter@{adapter_hash(self.adapter)}"
 
+    def identity_record(self) -> ModelIdentity:
+        """:meth:`identity` as a record's field: the spec's parts and the adapter's hash."""
+        return ModelIdentity(backend=self.backend, model=self.model, base_url=self.base_url,
+                             adapter=self.adapter,
+                             adapter_hash=adapter_hash(self.adapter) if self.adapter else None)
 
-def parse_spec(spec: str) -> ModelSpec:
-    """Parse a spec string; raise a one-line error naming the bad part."""
+    @classmethod
+    def from_identity(cls, identity: ModelIdentity) -> ModelSpec:
+        return cls(identity.backend, identity.model, identity.adapter, identity.base_url)
+
+
+def parse_spec(spec: str | ModelSpec) -> ModelSpec:
+    """Parse a spec string (a ModelSpec is returned as it is); raise a one-line error naming
+    the bad part."""
+    if isinstance(spec, ModelSpec):
+        return spec
     if isinstance(spec, str) and _looks_like_inspect(spec):
         raise WarmbenchError(f"model spec {spec!r} is written Inspect's way: use "
                              f"'inspect:{spec.strip()}' to run it through Inspect")
@@ -76,6 +106,14 @@ def parse_spec(spec: str) -> ModelSpec:
     return ModelSpec(backend, rest, adapter or None, None)
 
 
+def api_model_spec(api_model: str) -> ModelSpec:
+    """``train.api_model``: the OpenAI fine-tuning API's own model name (``gpt-4o-2024-08-06``),
+    or an ``openai:`` spec naming a compatible server (``openai:http://HOST/v1#MODEL``)."""
+    if api_model.startswith("openai:"):
+        return parse_spec(api_model)
+    return ModelSpec("openai", api_model)
+
+
 def _refuse_url_credentials(url: str) -> None:
     """A spec is recorded everywhere (store, manifest, report, regressions.csv), so a
     ``user:password@`` in its URL would be too: refused, with the secret masked."""
@@ -96,24 +134,20 @@ def _looks_like_inspect(spec: str) -> bool:
     return bool(tail) and re.fullmatch(r"[a-z][a-z0-9_-]*", head) is not None
 
 
-_HASH_CACHE: dict[tuple[str, float], str] = {}
+def _validate_spec(v: Any) -> ModelSpec:
+    try:
+        return parse_spec(v)
+    except WarmbenchError as e:
+        raise ValueError(str(e)) from None
 
 
-def adapter_hash(path: str) -> str:
-    """Content hash of an adapter folder's weight and config files (cached by mtime)."""
-    p = Path(path)
-    if not p.exists():
-        return "missing:" + hashlib.sha256(str(p).encode()).hexdigest()[:12]
-    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"))
-    mtime = max((f.stat().st_mtime for f in files), default=0.0)
-    ck = (str(p.resolve()), mtime)
-    if ck in _HASH_CACHE:
-        return _HASH_CACHE[ck]
-    h = hashlib.sha256()
-    for f in files:
-        if f.name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    digest = h.hexdigest()[:16]
-    _HASH_CACHE[ck] = digest
-    return digest
+# A config or record field holding a model spec: written (YAML, JSON, ``model_dump``) as the
+# spec text, held as a parsed ModelSpec. A bad spec is a validation error naming the field.
+SpecField = Annotated[
+    ModelSpec,
+    PlainValidator(_validate_spec),
+    PlainSerializer(lambda s: s.text, return_type=str),
+    WithJsonSchema({"type": "string", "description": "BACKEND:MODEL[+ADAPTER] model spec"}),
+]
+
+__all__ = ["KNOWN_BACKENDS", "ModelSpec", "SpecField", "adapter_hash", "api_model_spec", "parse_spec"]

@@ -46,9 +46,10 @@ from pydantic import Field
 
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import ChatRequest, Completion, SamplingParams, Usage
+from .adapter import adapter_hash, check_adapter
 from .base import ResultCallback, refuse_choices, request_seed
 from .registry import BackendOptions
-from .spec import ModelSpec, adapter_hash
+from .spec import ModelSpec
 
 log = logging.getLogger("warmbench.vllm")
 
@@ -134,26 +135,6 @@ def engine_kwargs(model: str, *, tensor_parallel_size: int = 1, gpu_memory_utili
                   max_loras=int(max_loras))
     kw.update(extra or {})
     return kw
-
-
-def adapter_rank(adapter_dir: str | Path) -> int | None:
-    """The LoRA rank ``r`` from a PEFT ``adapter_config.json`` (None when unreadable)."""
-    try:
-        cfg = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    r = cfg.get("r")
-    return int(r) if isinstance(r, int) else None
-
-
-def check_adapter(adapter_dir: str, max_lora_rank: int) -> None:
-    p = Path(adapter_dir)
-    if not (p / "adapter_config.json").is_file():
-        raise WarmbenchError(f"vllm adapter {adapter_dir}: no adapter_config.json (not a PEFT adapter folder)")
-    r = adapter_rank(p)
-    if r is not None and r > max_lora_rank:
-        raise WarmbenchError(
-            f"vllm adapter {adapter_dir}: LoRA rank {r} exceeds max_lora_rank={max_lora_rank}")
 
 
 class LoRARegistry:
@@ -412,7 +393,7 @@ class VLLMBackend:
         import_vllm()  # fail early, with the install hint, before touching adapters or GPUs
         self.spec = spec
         if spec.adapter:
-            check_adapter(spec.adapter, lora_rank_bound(max_lora_rank))
+            check_adapter(spec.adapter, "vllm backend", lora_rank_bound(max_lora_rank))
         model = _resolve_model(spec.model)
         lora = bool(spec.adapter) if enable_lora is None else enable_lora
         kw = _engine_kwargs_fn(model, tensor_parallel_size=tensor_parallel_size,
@@ -435,7 +416,8 @@ class VLLMBackend:
         self._key = key
         if spec.adapter and eng.lora_enabled:
             try:  # the engine may have been started by a backend with a smaller bound
-                check_adapter(spec.adapter, int(eng.kwargs.get("max_lora_rank", max_lora_rank)))
+                check_adapter(spec.adapter, "vllm backend",
+                              int(eng.kwargs.get("max_lora_rank", max_lora_rank)))
             except WarmbenchError:
                 self.close()
                 raise

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_parquet
-from ..backends import Backend, ModelSpec, get_backend, parse_spec
+from ..backends import Backend, ModelSpec, get_backend
 from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
 from ..errors import WarmbenchError
 from ..generation import CacheOnlyBackend, cached_generate
@@ -102,7 +102,7 @@ def plan_eval(cfg: ExperimentConfig, limit: int | None = None) -> EvalPlan:
 
 def arm_spec(arm: ArmConfig, store: RunStore) -> ModelSpec:
     """The arm's model spec; ``persona`` arms get the checkpoint the warmth stage selected."""
-    spec = parse_spec(arm.model)
+    spec = arm.model
     if not arm.persona:
         return spec
     selected = store.get_meta(META_SELECTED) or {}
@@ -175,6 +175,7 @@ def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPl
     answers: list[Answer] = []
     failed: list[str] = []
     ident = backend.spec.identity()
+    record = backend.spec.identity_record()   # the same identity, as the answers' field
     for s in range(cfg.eval.samples):
         for group, (params, ps) in groups.items():
             desc = f"eval · {arm.name} · {group}" + (f" · sample {s}" if cfg.eval.samples > 1 else "")
@@ -189,7 +190,7 @@ def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPl
                     continue
                 batch.append(Answer(
                     key=answer_key(arm.name, ident, p.key, s), arm=arm.name,
-                    model=backend.spec.text, prompt_key=p.key, item_id=p.item_id,
+                    model=backend.spec.text, identity=record, prompt_key=p.key, item_id=p.item_id,
                     dataset=p.dataset, context=p.context, form=p.form, text=c.text,
                     finish_reason=c.finish_reason, sample_index=s))
             store.put_many(KIND_ANSWER, ((a.key, a) for a in batch))

@@ -220,9 +220,9 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     turns: list[Turn] = [(ci, mi) for ci, c in enumerate(convs)
                          for mi, m in enumerate(c.messages) if m.role == "assistant"]
     options: dict[str, Any] = {}
-    if r.model.startswith(("openai:", "inspect:")):
+    if r.model.backend in ("openai", "inspect"):
         options["concurrency"] = r.concurrency
-    if r.batch and r.model.startswith("openai:"):
+    if r.batch and r.model.backend == "openai":
         # The Batch API: batch ids in this store, so a restart polls, never resends.
         from ..backends.openai_batch import batch_backend
 
@@ -249,7 +249,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     keep = [ci for ci in range(len(convs)) if ci not in left_out]
 
     layout.rewrite.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"input": str(path), "model": r.model, "conversations": len(convs),
+    summary: dict[str, Any] = {"input": str(path), "model": r.model.text, "conversations": len(convs),
                                "turns": len(turns), "kept": len(keep), "left_out": len(left_out),
                                "personas": {}, "fingerprint": fp}
     for name in prompts:
@@ -262,7 +262,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
         tmp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows), encoding="utf-8")
         tmp.replace(files[name])
         st = stats[name]
-        report = {"persona": name, "prompt_source": chosen[name], "model": r.model,
+        report = {"persona": name, "prompt_source": chosen[name], "model": r.model.text,
                   "input": str(path), "conversations": len(convs),
                   "conversations_failed_here": len(failed_by[name]),
                   "conversations_left_out": len(left_out),

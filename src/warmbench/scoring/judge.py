@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from warmbench.backends.base import Backend
+from warmbench.backends.spec import ModelSpec
 from warmbench.eval import registry
 from warmbench.eval.rubric import BUILTIN, JudgePrompt, load_rubric
 from warmbench.generation import cached_generate
@@ -57,7 +58,8 @@ def reference_only(dataset: str) -> bool:
 CONSTRAINED = "+choice"
 
 
-def scorer_name(judge_spec: str, prompt: JudgePrompt, constrained: bool = False) -> str:
+def scorer_name(judge_spec: str | ModelSpec, prompt: JudgePrompt, constrained: bool = False) -> str:
+    # str(): a ModelSpec is written as its spec text, so verdict keys are those of a string.
     return f"judge:{judge_spec}@{prompt.tag}" + (CONSTRAINED if constrained else "")
 
 

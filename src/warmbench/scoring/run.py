@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from warmbench.atomic import write_csv, write_parquet, write_text
-from warmbench.backends import get_backend, parse_spec
+from warmbench.backends import ModelSpec, get_backend, parse_spec
 from warmbench.backends.base import Backend
 from warmbench.config import ExperimentConfig
 from warmbench.errors import WarmbenchError
@@ -43,12 +43,15 @@ from .reference import Decision, Embedder, score_reference_batch
 from .refusal import apply_refusal_rule, is_refusal, refusal_rates
 
 
-def model_family(model_spec: str) -> str:
+def model_family(answer: Answer) -> str:
     """The base model of an arm: its spec without adapter (system-prompt arms share it already)."""
+    if answer.identity is not None:
+        return ModelSpec.from_identity(answer.identity).with_adapter(None).text
+    # Answers stored before the identity was recorded, or imported from another tool's log.
     try:
-        s = parse_spec(model_spec)
+        s = parse_spec(answer.model)
     except WarmbenchError:
-        return model_spec
+        return answer.model
     return s.with_adapter(None).text
 
 
@@ -59,7 +62,7 @@ def load_run(store: RunStore) -> tuple[list[Answer], dict[str, Item], dict[str, 
     return answers, items, prompts
 
 
-def _active_scorer(answer: Answer, judge_spec: str | None, constrained: bool = False) -> str:
+def _active_scorer(answer: Answer, judge_spec: ModelSpec | str | None, constrained: bool = False) -> str:
     """Scorer name deciding this answer (reference names are resolved after scoring)."""
     if judge_spec is None or reference_only(answer.dataset):
         return "reference"
@@ -116,7 +119,7 @@ def score_answers(
     items: dict[str, Item],
     prompts: dict[str, Prompt],
     *,
-    judge_spec: str | None,
+    judge_spec: ModelSpec | None,
     backend: Backend | None = None,
     embedder: Embedder | None = None,
     refusal_mode: str = "corrected",
@@ -146,7 +149,7 @@ def score_answers(
         assert judge_spec is not None
         own = backend is None
         be = backend or get_backend(judge_spec, backend_options, **(
-            {"concurrency": concurrency} if judge_spec.startswith(("openai:", "inspect:")) else {}))
+            {"concurrency": concurrency} if judge_spec.backend in ("openai", "inspect") else {}))
         try:
             cases = [(items[a.item_key], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
@@ -171,7 +174,7 @@ def scored_frame(
     prompts: dict[str, Prompt],
     verdicts: dict[str, dict[str, Verdict]],
     *,
-    judge_spec: str | None,
+    judge_spec: ModelSpec | str | None,
     refusal_mode: str = "corrected",
     exclusion: str = "pairwise",
     constrained: bool = False,
@@ -195,7 +198,7 @@ def scored_frame(
         else:
             refused = is_refusal(a.text, refusal_mode) or (v is not None and v.label == "REFUSED")  # type: ignore[arg-type]
         rows.append({
-            "model_family": (families or {}).get(a.arm) or model_family(a.model), "arm": a.arm,
+            "model_family": (families or {}).get(a.arm) or model_family(a), "arm": a.arm,
             "model": a.model,
             "dataset": a.dataset, "item_id": a.item_id, "prompt_key": a.prompt_key,
             "context": a.context, "form": a.form, "prompt": p.text if p else "",
@@ -223,9 +226,9 @@ def run_judge(
     if missing:
         raise WarmbenchError(f"{len(missing)} answers refer to items not in the store (e.g. {missing[0]})")
     jc = cfg.judge
-    judge_spec = backend.spec.text if backend is not None else jc.model
+    judge_spec = backend.spec if backend is not None else jc.model
     batch = None
-    if backend is None and jc.batch and jc.model and parse_spec(jc.model).backend == "openai":
+    if backend is None and jc.batch and jc.model and jc.model.backend == "openai":
         # The Batch API: batch ids in this store, so a restart polls, never resends.
         from warmbench.backends.openai_batch import batch_backend
 
@@ -256,7 +259,7 @@ def run_judge(
         "exclusion": jc.exclusion,
     }
     write_text(made(layout.judge_summary), json.dumps(summary, indent=2))
-    update_manifest(run_dir, judge={"model": judge_spec, "constrained": jc.constrained,
+    update_manifest(run_dir, judge={"model": judge_spec.text if judge_spec else None, "constrained": jc.constrained,
                                     "refusal": jc.refusal, "exclusion": jc.exclusion,
                                     "scorers": summary["scorers"]})
     if progress is not None and len(rates):

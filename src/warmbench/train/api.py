@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..backends.spec import parse_spec
+from ..backends.spec import api_model_spec
 from ..errors import WarmbenchError
 from ..layout import API_UPLOAD_JSONL, RunLayout
 from ..records import stable_hash
@@ -33,9 +33,7 @@ _STEP = re.compile(r"\bstep\s+(\d+)\s*/\s*(\d+)", re.IGNORECASE)
 
 def api_target(api_model: str) -> tuple[str, str | None]:
     """``gpt-4o-2024-08-06`` / ``openai:MODEL`` / ``openai:http://HOST/v1#MODEL`` -> (model, base_url)."""
-    if not api_model.startswith("openai:"):
-        return api_model, None
-    spec = parse_spec(api_model)
+    spec = api_model_spec(api_model)
     return spec.model, spec.base_url
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.spec import parse_spec
+from ..backends.spec import ModelSpec
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import stable_hash
 from .paths import TRAINER_DIR
@@ -47,13 +47,12 @@ def target_modules_for(model_type: str, override: list[str] | None = None) -> li
     return TARGET_MODULES.get(model_type, "all-linear")
 
 
-def resolve_base(spec_text: str) -> str:
+def resolve_base(spec: ModelSpec) -> str:
     """``hf:NAME`` -> a loadable name or folder (embedded names are converted once, offline)."""
-    spec = parse_spec(spec_text)
     if spec.backend != "hf":
-        raise WarmbenchError(f"train.base_model must be an hf: spec (got {spec_text!r})")
+        raise WarmbenchError(f"train.base_model must be an hf: spec (got {spec.text!r})")
     if spec.adapter:
-        raise WarmbenchError(f"train.base_model {spec_text!r}: training on top of an adapter "
+        raise WarmbenchError(f"train.base_model {spec.text!r}: training on top of an adapter "
                              "is not supported; merge it first or give the plain base model")
     try:
         from ..embedded import resolve_model
@@ -110,7 +109,7 @@ def load_base(path: str):
 class LoraJob:
     """Everything one persona's training needs; built by ``run_train`` from the config."""
 
-    base_model: str                 # hf: spec as written in the config
+    base_model: ModelSpec           # the config's train.base_model (an hf: spec)
     out_dir: Path                   # RUN/train/<persona>
     persona: str
     dataset: Any                    # datasets.Dataset of {input_ids, labels}
@@ -255,7 +254,7 @@ def train_lora(job: LoraJob, model, tokenizer, progress=None, **config_overrides
         model = load_model(str(model))
     model_type = getattr(model.config, "model_type", "")
     meta = {
-        "persona": job.persona, "base_model": job.base_model,
+        "persona": job.persona, "base_model": job.base_model.text,
         "base_model_type": model_type, "data_hash": job.data_hash, "data": job.data_stats,
         "signature": job.signature(), "seed": job.seed, "packing": t.packing,
         "config": t.model_dump(), "effective_batch": t.per_device_batch_size * ws * accum,

@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..backends.spec import ModelSpec
 from ..errors import WarmbenchError
 from ..layout import RunLayout
 from ..manifest import update_manifest
@@ -87,7 +88,7 @@ def _read_state(out_dir: Path) -> dict[str, Any] | None:
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
 
 
-def collect_checkpoints(out_dir: Path, run_dir: Path, base_spec: str) -> list[dict[str, Any]]:
+def collect_checkpoints(out_dir: Path, run_dir: Path, base_spec: ModelSpec) -> list[dict[str, Any]]:
     """Read back the exported adapters (sorted by epoch) as arm-ready entries."""
     rows = []
     for d in out_dir.glob("checkpoint-epoch-*"):
@@ -101,7 +102,7 @@ def collect_checkpoints(out_dir: Path, run_dir: Path, base_spec: str) -> list[di
         except ValueError:
             rel = str(path)
         rows.append({"epoch": meta["epoch"], "step": meta["step"], "path": str(path),
-                     "relpath": rel, "spec": f"{base_spec}+{path}"})
+                     "relpath": rel, "spec": base_spec.with_adapter(str(path)).text})
     return sorted(rows, key=lambda r: r["epoch"])
 
 
@@ -147,7 +148,7 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
     job.dataset, job.data_stats = dataset, {"file": str(data_file), **stats}
     if _is_main():
         write_json(out_dir / STATE, {"status": "running", "signature": sig, "persona": persona,
-                                     "base_model": t.base_model, "data_hash": job.data_hash,
+                                     "base_model": t.base_model.text, "data_hash": job.data_hash,
                                      "data": job.data_stats})
     summary = train_lora(job, base_path, tok, progress=progress, **config_overrides)
     sched = summary["schedule"]
@@ -158,7 +159,7 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
     if _is_main():
         write_json(out_dir / CHECKPOINTS, ckpts)
         write_json(out_dir / STATE, {"status": "done", "signature": sig, "persona": persona,
-                                     "base_model": t.base_model, "data_hash": job.data_hash,
+                                     "base_model": t.base_model.text, "data_hash": job.data_hash,
                                      "data": job.data_stats, "schedule": sched,
                                      "train_loss": summary["train_loss"],
                                      "resumed_from": summary["resumed_from"]})
@@ -190,7 +191,7 @@ def run_train(cfg, store, progress=None, personas: list[str] | None = None, *,
                 "checkpoints": res.get("checkpoints", [])})
     if _is_main():
         update_manifest(run_dir, train={
-            "method": method, "base_model": cfg.train.base_model if method == "lora" else cfg.train.api_model,
+            "method": method, "base_model": cfg.train.base_model.text if method == "lora" else cfg.train.api_model,
             "personas": {p: {"status": r["status"], "n_checkpoints": len(r.get("checkpoints", []))}
                          for p, r in results.items()},
         })

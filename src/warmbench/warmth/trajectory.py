@@ -71,8 +71,10 @@ def load_validation(path: Path, n: int | None, seed: int) -> list[dict[str, str]
     return rows
 
 
-def load_checkpoints(run_dir: Path, personas: list[str] | None, base_spec: str) -> dict[str, list[dict]]:
-    """persona -> [{epoch, path, spec}] from the training stage's checkpoints.json files."""
+def load_checkpoints(run_dir: Path, personas: list[str] | None,
+                     base_spec: ModelSpec) -> dict[str, list[dict]]:
+    """persona -> [{epoch, path, spec}] from the training stage's checkpoints.json files
+    (``spec``: a ModelSpec, parsed here from the file, or the base with the adapter path)."""
     files = RunLayout(run_dir).checkpoint_lists()
     out: dict[str, list[dict]] = {}
     for f in files:
@@ -90,9 +92,12 @@ def load_checkpoints(run_dir: Path, personas: list[str] | None, base_spec: str) 
             path = str(e.get("path") or "")
             if path and not Path(path).is_absolute() and (run_dir / path).exists():
                 path = str(run_dir / path)
-            spec = e.get("spec") or parse_spec(base_spec).with_adapter(path).text
+            try:
+                spec = parse_spec(e["spec"]) if e.get("spec") else base_spec.with_adapter(path)
+            except WarmbenchError as err:
+                raise InputError(f, f"entry {i}", "spec", str(err)) from None
             # API fine-tunes have no folder: the eval arm takes the fine-tuned model id.
-            rows.append({"epoch": float(e["epoch"]), "path": path or e.get("model") or spec,
+            rows.append({"epoch": float(e["epoch"]), "path": path or e.get("model") or spec.text,
                          "spec": spec})
         out[persona] = sorted(rows, key=lambda r: r["epoch"])
     if personas:
@@ -162,22 +167,19 @@ def _num(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
 
 
-def answer_spec(spec: str, backend: str | None) -> str:
+def answer_spec(spec: ModelSpec, backend: str | None) -> ModelSpec:
     """The spec that answers for a model under ``warmth.backend``.
 
     None keeps the spec. 'hf'/'vllm' re-serve a local base (and its adapter) with that
     backend: ``hf:B+A`` -> ``vllm:B+A``. API fine-tunes and scripted models are not local
     weights, so they stay where they are.
     """
-    if backend is None:
+    if backend is None or spec.backend not in ("hf", "vllm"):
         return spec
-    ms = parse_spec(spec)
-    if ms.backend not in ("hf", "vllm"):
-        return spec
-    return ModelSpec(backend, ms.model, ms.adapter).text
+    return spec.with_backend(backend)
 
 
-def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, float, str]]:
+def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, float, ModelSpec]]:
     """(persona, epoch, answering spec): the original model once as epoch 0 ('*', shared by
     every persona), then each checkpoint."""
     b = cfg.warmth.backend
@@ -186,20 +188,19 @@ def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, floa
     return models
 
 
-def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prompts: list[dict],
+def generate_answers(store: RunStore, models: list[tuple[str, float, ModelSpec]], prompts: list[dict],
                      params: SamplingParams, progress=None,
                      backend_options: Mapping[str, Mapping[str, Any]] | None = None,
                      **overrides: Any) -> list[dict]:
     """One row per successful answer of every (persona, epoch, spec) to every prompt."""
     requests = [ChatRequest.from_user(p["prompt"], tag=f"warmth:{p['id']}") for p in prompts]
-    parsed = [parse_spec(spec) for _, _, spec in models]
     # A vLLM engine started for the base without LoRA could not serve the adapters after it;
     # start it with LoRA when any checkpoint is an adapter on vLLM.
-    vllm_lora = any(ms.backend == "vllm" and ms.adapter for ms in parsed)
+    vllm_lora = any(ms.backend == "vllm" and ms.adapter for _, _, ms in models)
     held = []  # vLLM backends stay open until the end: closing the last user stops the engine
     rows = []
     try:
-        for (persona, epoch, spec), ms in zip(models, parsed, strict=True):
+        for persona, epoch, ms in models:
             keys = [completion_key(ms.identity(), r, params) for r in requests]
             if len(store.done_keys(keys)) == len(set(keys)):
                 backend = CacheOnlyBackend(ms)
@@ -219,7 +220,7 @@ def generate_answers(store: RunStore, models: list[tuple[str, float, str]], prom
                     backend.close()
             for p, c in zip(prompts, comps, strict=True):
                 if c.ok:
-                    rows.append({"persona": persona, "epoch": epoch, "model": spec,
+                    rows.append({"persona": persona, "epoch": epoch, "model": ms.text,
                                  "prompt_id": p["id"], "query_type": p["query_type"], "text": c.text})
     finally:
         for b in held:
