@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .layout import RunLayout
 
 _PACKAGES = ("torch", "transformers", "peft", "trl", "vllm", "openai", "pandas", "statsmodels",
              "scipy", "numpy", "pydantic", "sentence-transformers", "matplotlib")
@@ -70,7 +71,7 @@ def git_revision() -> str | None:
 
 def update_manifest(run_dir: str | Path, **sections: Any) -> Path:
     """Merge sections into ``run_dir/manifest.json`` (created if absent)."""
-    path = Path(run_dir) / "manifest.json"
+    path = RunLayout(run_dir).manifest
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -10,12 +10,13 @@ import typer
 
 from .. import quiet, term
 from ..errors import WarmbenchError
+from ..layout import RunLayout
 from ._args import pick_out, pick_run, require_run, run_alias, run_argument
 
 
 def _run_defaults(run_dir: Path) -> dict[str, Any]:
     """The run's ``stats`` config section from its manifest, when there is one."""
-    m = run_dir / "manifest.json"
+    m = RunLayout(run_dir).manifest
     if not m.exists():
         return {}
     try:
@@ -122,15 +123,16 @@ def register(app: typer.Typer) -> None:
                                  + " (applied by warmbench to the released answers)"}
         else:
             require_run(run_dir)
-            if not (run_dir / "judge" / "scored.parquet").exists():
-                raise WarmbenchError(f"no scored table at {run_dir / 'judge' / 'scored.parquet'}: "
+            layout = RunLayout(run_dir)
+            if not layout.scored.exists():
+                raise WarmbenchError(f"no scored table at {layout.scored}: "
                                      "run `warmbench judge` first")
             defaults = _run_defaults(run_dir)
             compat = bool(defaults.get("compat", False)) if compat is None else compat
             df, source = load_run_table(run_dir, compat)
-            out = out or run_dir / "stats"
-            trajectory = run_dir / "warmth" / "trajectory.csv"
-            scored_table = run_dir / "judge" / "scored.parquet"
+            out = out or layout.stats.root
+            trajectory = layout.trajectory_csv
+            scored_table = layout.scored
         a = analyse(df, baseline=baseline or defaults.get("baseline") or "original",
                     compat=compat, cluster=cluster or (None if compat else defaults.get("cluster")),
                     fdr_family=fdr_family or defaults.get("fdr_family"),

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import InputError, WarmbenchError
 from ..jsonl import read_jsonl
+from ..layout import RunLayout
 from ._args import pick_run, require_run, run_alias, run_argument
 
 warmth_app = typer.Typer(no_args_is_help=True, help=(
@@ -57,10 +58,10 @@ def _run_answers(run_dir: Path):
     import pandas as pd
 
     from ..layout import KIND_ANSWER
-    from ..store import STORE_NAME, RunStore
+    from ..store import RunStore
 
-    if not (run_dir / STORE_NAME).exists():
-        raise WarmbenchError(f"no run store at {run_dir / STORE_NAME}")
+    if not RunLayout(run_dir).store.exists():
+        raise WarmbenchError(f"no run store at {RunLayout(run_dir).store}")
     rows = list(RunStore(run_dir).iter(KIND_ANSWER))
     if not rows:
         raise WarmbenchError(f"{run_dir}: the run holds no answers yet (run `warmbench eval`)")
@@ -181,7 +182,7 @@ def trajectory(
                                  personas=persona or None)
     import pandas as pd
 
-    table = pd.read_csv(Path(cfg.run_dir) / "warmth" / "trajectory.csv")
+    table = pd.read_csv(RunLayout(cfg.run_dir).trajectory_csv)
     _print_table(table.drop(columns=["metric_model"]),
                  f"warmth per checkpoint · scored by {summary['metric_model']}")
     for p, c in summary["selected"].items():
