@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from .errors import WarmbenchError
+from .layout import RunLayout
 from .records import ChatRequest
 
 # Reply of a request the budget kept from being sent: not stored, not an answer.
@@ -34,7 +35,8 @@ def recorded_spend(run_dir: str | Path) -> float:
     total = 0.0
     if not root.is_dir():
         return 0.0
-    for db in [root / "store.sqlite", *sorted(root.glob("models/*/store.sqlite"))]:
+    layout = RunLayout(root)
+    for db in [layout.store, *layout.base_stores()]:
         if not db.is_file():
             continue
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import WarmbenchError
+from .layout import RunLayout
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -74,7 +75,7 @@ def git_revision() -> str | None:
 
 def update_manifest(run_dir: str | Path, **sections: Any) -> Path:
     """Merge sections into ``run_dir/manifest.json`` (created if absent)."""
-    path = Path(run_dir) / "manifest.json"
+    path = RunLayout(run_dir).manifest
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -96,7 +97,7 @@ def update_manifest(run_dir: str | Path, **sections: Any) -> Path:
 def recorded_config(run_dir: str | Path) -> dict[str, Any]:
     """The config RUN/manifest.json recorded (as written: secrets masked), {} when there is
     none; a manifest that is not JSON is a one-line error."""
-    mpath = Path(run_dir) / "manifest.json"
+    mpath = RunLayout(run_dir).manifest
     if not mpath.is_file():
         return {}
     try:
@@ -116,4 +117,4 @@ def load_run_config(run_dir: str | Path, config: str | Path | None = None) -> Ex
     data = load_config(config).model_dump(mode="json") if config is not None \
         else recorded_config(run_dir)
     data["run_dir"] = str(run_dir)
-    return parse_config(data, source=str(config or Path(run_dir) / "manifest.json"))
+    return parse_config(data, source=str(config or RunLayout(run_dir).manifest))

@@ -28,6 +28,7 @@ from .atomic import write_csv, write_parquet
 from .config import ExperimentConfig
 from .errors import WarmbenchError
 from .gpu_memory import releasing
+from .layout import RunLayout, made
 from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
@@ -155,7 +156,7 @@ def base_slug(base: str) -> str:
 def expand_base(cfg: ExperimentConfig, base: str) -> ExperimentConfig:
     """The sub-experiment of one base model: '{base}' substituted, its own run directory."""
     overrides: dict[str, Any] = {
-        "base_models": [], "run_dir": str(Path(cfg.run_dir) / "models" / base_slug(base)),
+        "base_models": [], "run_dir": str(RunLayout(cfg.run_dir).base_run(base_slug(base)).root),
         "train.base_model": str(cfg.train.base_model).replace("{base}", base),
     }
     for i, arm in enumerate(cfg.arms):
@@ -229,30 +230,30 @@ def _run_multi_base(cfg: ExperimentConfig, *, start: str | None, stop: str | Non
 
 def _share_persona_data(top: Path, sub: Path) -> None:
     """Sub-runs read the shared curate/rewrite outputs (copied: small JSONL files)."""
-    for part in ("curate", "rewrite"):
-        src = top / part
-        if src.is_dir():
-            shutil.copytree(src, sub / part, dirs_exist_ok=True)
+    src, dst = RunLayout(top), RunLayout(sub)
+    for here, there in ((src.curate, dst.curate), (src.rewrite, dst.rewrite)):
+        if here.is_dir():
+            shutil.copytree(here, there, dirs_exist_ok=True)
 
 
 def _pool_base_outputs(cfg: ExperimentConfig) -> None:
     """Concatenate every base model's scored table and warmth trajectory at the top level."""
     import pandas as pd
 
-    top = Path(cfg.run_dir)
+    top = RunLayout(cfg.run_dir)
     scored, traj = [], []
     for base in cfg.base_models:
-        sub = top / "models" / base_slug(base)
-        if (sub / "judge" / "scored.parquet").exists():
-            scored.append(pd.read_parquet(sub / "judge" / "scored.parquet"))
-        if (sub / "warmth" / "trajectory.csv").exists():
-            t = pd.read_csv(sub / "warmth" / "trajectory.csv")
+        sub = top.base_run(base_slug(base))
+        if sub.scored.exists():
+            scored.append(pd.read_parquet(sub.scored))
+        if sub.trajectory_csv.exists():
+            t = pd.read_csv(sub.trajectory_csv)
             t.insert(0, "base_model", base)
             traj.append(t)
     if scored:
-        write_parquet(pd.concat(scored, ignore_index=True), top / "judge" / "scored.parquet")
+        write_parquet(pd.concat(scored, ignore_index=True), top.scored)
     if traj:
-        write_csv(pd.concat(traj, ignore_index=True), top / "warmth" / "trajectory.csv")
+        write_csv(pd.concat(traj, ignore_index=True), top.trajectory_csv)
 
 
 class StageIncomplete(WarmbenchError):
@@ -325,8 +326,7 @@ def _run_one(stage: Stage, cfg: ExperimentConfig, store: RunStore, prog: Progres
         if isinstance(e, WarmbenchError | KeyboardInterrupt) or not isinstance(e, Exception):
             raise
         # A bug, not a user error: one readable line, the traceback in a file.
-        log = run_dir / "logs" / f"{stage.name}.traceback.txt"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        log = made(RunLayout(run_dir).traceback(stage.name))
         log.write_text(trace, encoding="utf-8")
         raise StageError(
             f"stage '{stage.name}' failed: {type(e).__name__}: {e} (traceback: {log}); "
@@ -354,7 +354,7 @@ def _jsonable(obj: Any) -> Any:
 
 def stage_status(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """What the store says about each stage (for `warmbench run --status`)."""
-    if not (Path(run_dir) / "store.sqlite").is_file():   # nothing ran: create nothing either
+    if not RunLayout(run_dir).store.is_file():   # nothing ran: create nothing either
         return {s.name: {"status": "pending"} for s in STAGES}
     with RunStore(run_dir) as store:
         return {s.name: store.get_meta(f"stage.{s.name}", {"status": "pending"}) for s in STAGES}

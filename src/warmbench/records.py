@@ -20,6 +20,17 @@ def stable_hash(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
 
 
+def item_key(dataset: str, item_id: str) -> str:
+    """An item's store key, ``dataset:id`` (also for rows read back from parquet or dicts).
+    Store keys of existing runs: never change the format."""
+    return f"{dataset}:{item_id}"
+
+
+def verdict_key(scorer: str, answer_key: str) -> str:
+    """A verdict's store key, ``scorer|answer key``. Store keys of existing runs: never change."""
+    return f"{scorer}|{answer_key}"
+
+
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -91,6 +102,10 @@ class Item(Record):
     answer_index: int | None = Field(default=None, description="Index of the correct choice.")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        return item_key(self.dataset, self.id)
+
 
 class Prompt(Record):
     """One item asked in one of the 28 forms."""
@@ -106,6 +121,11 @@ class Prompt(Record):
     @staticmethod
     def make_key(item_id: str, dataset: str, context: str, form: str, text: str) -> str:
         return stable_hash([item_id, dataset, context, form, text])
+
+    @property
+    def item_key(self) -> str:
+        """The key of the item asked."""
+        return item_key(self.dataset, self.item_id)
 
 
 class ModelIdentity(Record):
@@ -138,6 +158,11 @@ class Answer(Record):
     finish_reason: str | None = None
     sample_index: int = 0
 
+    @property
+    def item_key(self) -> str:
+        """The key of the item answered."""
+        return item_key(self.dataset, self.item_id)
+
 
 Label = Literal["CORRECT", "INCORRECT", "REFUSED", "UNPARSEABLE"]
 
@@ -148,6 +173,10 @@ class Verdict(Record):
     label: Label
     refused: bool = False
     detail: str | None = None
+
+    @property
+    def key(self) -> str:
+        return verdict_key(self.scorer, self.answer_key)
 
 
 class Conversation(Record):

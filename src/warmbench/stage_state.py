@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import ExperimentConfig
-from .layout import KIND_ANSWER, META_SELECTED
+from .layout import KIND_ANSWER, META_SELECTED, RunLayout
 from .records import stable_hash
 from .stage import failures  # noqa: F401  (stored summaries are read by the same rule)
 from .store import RunStore
@@ -35,16 +35,16 @@ def _files_digest(paths: list[Path]) -> str:
 
 
 def _rewrite_reads(cfg: ExperimentConfig, store: RunStore) -> str:
-    src = Path(cfg.rewrite.input) if cfg.rewrite.input else store.run_dir / "curate" / "train.jsonl"
+    src = Path(cfg.rewrite.input) if cfg.rewrite.input else RunLayout(store.run_dir).curate_train
     return _files_digest([src])
 
 
 def _train_reads(cfg: ExperimentConfig, store: RunStore) -> str:
-    return _files_digest(list((store.run_dir / "rewrite").glob("*.jsonl")))
+    return _files_digest(RunLayout(store.run_dir).rewrite_outputs())
 
 
 def _warmth_reads(cfg: ExperimentConfig, store: RunStore) -> str:
-    return _files_digest(list((store.run_dir / "train").glob("*/checkpoints.json")))
+    return _files_digest(RunLayout(store.run_dir).checkpoint_lists())
 
 
 def _eval_reads(cfg: ExperimentConfig, store: RunStore) -> str:
@@ -59,7 +59,7 @@ def _judge_reads(cfg: ExperimentConfig, store: RunStore) -> str:
 
 
 def _stats_reads(cfg: ExperimentConfig, store: RunStore) -> str:
-    return _files_digest([store.run_dir / "judge" / "scored.parquet"])
+    return _files_digest([RunLayout(store.run_dir).scored])
 
 
 # Stage name -> digest of what it reads (stages not listed read only the config).
@@ -68,14 +68,14 @@ READS: dict[str, Callable[[ExperimentConfig, RunStore], str]] = {
     "eval": _eval_reads, "judge": _judge_reads, "stats": _stats_reads,
 }
 
-# Stage name -> outputs (relative to the run directory) that must exist and be readable.
-WRITES: dict[str, Callable[[ExperimentConfig], list[str]]] = {
-    "curate": lambda cfg: ["curate/train.jsonl", "curate/validation.jsonl"],
-    "rewrite": lambda cfg: [f"rewrite/{p}.jsonl" for p in cfg.rewrite.personas],
-    "warmth": lambda cfg: ["warmth/selected.json"],
-    "eval": lambda cfg: ["eval/answers.parquet"],
-    "judge": lambda cfg: ["judge/scored.parquet"],
-    "stats": lambda cfg: ["stats/stats.json"],
+# Stage name -> outputs that must exist and be readable.
+WRITES: dict[str, Callable[[ExperimentConfig, RunLayout], list[Path]]] = {
+    "curate": lambda cfg, r: [r.curate_train, r.curate_validation],
+    "rewrite": lambda cfg, r: [r.rewrite_data(p) for p in cfg.rewrite.personas],
+    "warmth": lambda cfg, r: [r.selected],
+    "eval": lambda cfg, r: [r.answers],
+    "judge": lambda cfg, r: [r.scored],
+    "stats": lambda cfg, r: [r.stats.json],
 }
 
 
@@ -97,12 +97,13 @@ def input_digest(name: str, cfg: ExperimentConfig, store: RunStore) -> str | Non
 
 
 def unreadable_output(name: str, cfg: ExperimentConfig, run_dir: Path) -> str | None:
-    """The first of the stage's outputs that is missing or cannot be read, else None."""
+    """The first of the stage's outputs that is missing or cannot be read (relative to the run
+    directory), else None."""
     fn = WRITES.get(name)
-    for rel in fn(cfg) if fn else []:
-        p = run_dir / rel
+    layout = RunLayout(run_dir)
+    for p in fn(cfg, layout) if fn else []:
         if not _readable(p):
-            return rel
+            return p.relative_to(layout.root).as_posix()
     return None
 
 

@@ -18,9 +18,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import WarmbenchError
+from .layout import STORE_SQLITE, RunLayout
 from .records import ChatRequest, Completion, SamplingParams, Usage, stable_hash
 
-STORE_NAME = "store.sqlite"
+STORE_NAME = STORE_SQLITE   # RUN/store.sqlite (RunLayout.store)
 
 # Ordered schema migrations, as simonw/llm keeps its log database: migration i (1-based)
 # brings a store from schema i-1 to schema i, and ``PRAGMA user_version`` records how many
@@ -122,7 +123,7 @@ class RunStore:
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.run_dir / STORE_NAME
+        self.path = RunLayout(self.run_dir).store
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from ..errors import WarmbenchError
-from ..store import STORE_NAME
+from ..layout import RunLayout, StatsLayout
 
 RUN_HELP = "Run directory (holds store.sqlite and manifest.json)."
 
@@ -41,13 +41,19 @@ def pick_run(positional: Path | None, *aliases: Path | None, required: bool = Tr
     return given[0]
 
 
-# Files only a run writes: its store, its manifest, or (a run's judged answers copied
-# elsewhere, or built by hand for `stats`) its scored table.
-RUN_MARKERS = (STORE_NAME, "manifest.json", "judge/scored.parquet")
+def run_markers(path: Path) -> tuple[Path, ...]:
+    """Files only a run writes: its store, its manifest, or (a run's judged answers copied
+    elsewhere, or built by hand for `stats`) its scored table."""
+    r = RunLayout(path)
+    return (r.store, r.manifest, r.scored)
+
+
+# The same, relative to the run directory (for messages).
+RUN_MARKERS = tuple(p.as_posix() for p in run_markers(Path(".")))
 
 
 def is_run(path: Path) -> bool:
-    return any((path / m).is_file() for m in RUN_MARKERS)
+    return any(p.is_file() for p in run_markers(path))
 
 
 def require_run(path: Path, *, stats_folder: bool = False) -> Path:
@@ -55,7 +61,7 @@ def require_run(path: Path, *, stats_folder: bool = False) -> Path:
     folder holding stats.json); else one line naming it. Creates nothing."""
     if not path.is_dir():
         raise WarmbenchError(f"{path}: no such run directory")
-    if is_run(path) or (stats_folder and (path / "stats.json").is_file()):
+    if is_run(path) or (stats_folder and StatsLayout(path).json.is_file()):
         return path
     what = "no " + ", ".join(RUN_MARKERS) + (" or stats.json" if stats_folder else "")
     raise WarmbenchError(f"{path}: not a warmbench run directory ({what})")

@@ -39,7 +39,7 @@ def _find(plan, item: str):
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            names = ", ".join(f"{it.dataset}:{it.id}" for _, it in hits[:5])
+            names = ", ".join(it.key for _, it in hits[:5])
             raise WarmbenchError(f"{item!r} matches {len(hits)} items ({names}...): be more specific "
                                  "or pass --dataset")
     raise WarmbenchError(f"no item matches {item!r}: see `warmbench conditions list`")
@@ -74,7 +74,7 @@ def show_cmd(
     plan = _plan(config, dataset)
     d, it = _find(plan, item)
     console = term.console(result=True)
-    console.print(f"[bold]{it.dataset}:{it.id}[/]  {it.question}")
+    console.print(f"[bold]{it.key}[/]  {it.question}")
     if it.correct_answers:
         console.print(f"correct: {it.correct_answers[0]}   asserted wrong: {it.incorrect_answer}")
     prompts = [p for p in d.prompts if p.item_id == it.id]

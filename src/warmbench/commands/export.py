@@ -31,13 +31,15 @@ def register(app: typer.Typer) -> None:
         """
         from .. import term
         from ..errors import WarmbenchError
-        from ..store import COMPLETIONS, STORE_NAME, RunStore
+        from ..layout import RunLayout
+        from ..store import COMPLETIONS, RunStore
 
         if run_dir is not None and run is not None and kind is None:
             run, kind = None, str(run)  # `export --run-dir RUN KIND` (older spelling)
         run_dir = require_run(pick_run(run, run_dir))
-        if not (run_dir / STORE_NAME).exists():
-            raise WarmbenchError(f"{run_dir}: no {STORE_NAME} here (not a warmbench run directory)")
+        store_file = RunLayout(run_dir).store
+        if not store_file.exists():
+            raise WarmbenchError(f"{run_dir}: no {store_file.name} here (not a warmbench run directory)")
         console = term.console(result=True)
         if fmt is not None:
             if fmt != "inspect" or kind is not None:
@@ -56,7 +58,7 @@ def register(app: typer.Typer) -> None:
             if kind not in counts:
                 raise WarmbenchError(f"export: unknown kind {kind!r} in {run_dir} "
                                      f"(known: {', '.join(counts)})")
-            out = output or run_dir / "exports" / f"{kind.replace(':', '_')}.parquet"
+            out = output or RunLayout(run_dir).store_export(kind)
             if out.suffix not in (".parquet", ".jsonl"):
                 raise WarmbenchError(f"--output {out}: use a .parquet or .jsonl file name")
             store.export(kind, out)

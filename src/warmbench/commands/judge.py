@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from .. import quiet as verbosity
 from ..errors import WarmbenchError
+from ..layout import SHEET_CSV, SHEET_HTML, RunLayout
 from ._args import RUN_HELP, pick_out, pick_run, require_run, run_alias, run_argument
 
 
@@ -25,7 +26,7 @@ class _DefaultScoreGroup(TyperGroup):
 
 def _run_dir(run: Path | None, alias: Path | None = None) -> Path:
     run_dir = require_run(pick_run(run, alias))
-    if not (run_dir / "store.sqlite").is_file():
+    if not RunLayout(run_dir).store.is_file():
         raise WarmbenchError(f"not a run directory (no store.sqlite): {run_dir}")
     return run_dir
 
@@ -37,7 +38,7 @@ def _config(run_dir: Path, config: Path | None, judge_overrides: dict[str, Any])
 
     cfg = load_run_config(run_dir, config)
     return cfg.with_overrides({f"judge.{k}": v for k, v in judge_overrides.items() if v is not None},
-                              source=str(config or run_dir / "manifest.json"))
+                              source=str(config or RunLayout(run_dir).manifest))
 
 
 def _answers_and_verdicts(run_dir: Path):
@@ -95,15 +96,16 @@ def register(app: typer.Typer) -> None:
             summary = run_judge(cfg, store, progress)
         import pandas as pd
 
-        rates = pd.read_csv(run_dir / "judge" / "refusals.csv")
+        layout = RunLayout(run_dir)
+        rates = pd.read_csv(layout.refusals)
         typer.echo(f"scored {summary['answers']} answers with {', '.join(summary['scorers']) or 'nothing'}; "
                    f"labels {summary['labels']}; excluded {summary['excluded']} "
                    f"(refusal {summary['refusal']}, exclusion {summary['exclusion']})")
         if summary.get("judge_failures"):
             typer.echo(f"{summary['judge_failures']} judge requests failed: run again to retry them")
         if len(rates):  # run_judge has logged the table; say where it is kept
-            typer.echo(f"refusal rates per arm and dataset: {run_dir / 'judge' / 'refusals.csv'}")
-        typer.echo(str(run_dir / "judge" / "scored.parquet"))
+            typer.echo(f"refusal rates per arm and dataset: {layout.refusals}")
+        typer.echo(str(layout.scored))
         if summary.get("judge_failures"):
             raise typer.Exit(1)   # failed requests are not verdicts: say so in the exit status
 
@@ -163,9 +165,9 @@ def register(app: typer.Typer) -> None:
         store, answers, items, prompts, _ = _answers_and_verdicts(run_dir)
         store.close()
         rows = sheet_rows(stratified_sample(answers, n, seed), items, prompts)
-        folder = out or run_dir / "judge"
-        c = write_csv(rows, folder / "sheet.csv")
-        h = write_html(rows, folder / "sheet.html")
+        folder = out or RunLayout(run_dir).judge
+        c = write_csv(rows, folder / SHEET_CSV)
+        h = write_html(rows, folder / SHEET_HTML)
         typer.echo(f"{len(rows)} answers to label:\n{c}\n{h}")
 
     app.add_typer(judge_app, name="judge")

@@ -11,6 +11,7 @@ from rich.table import Table
 from .. import term
 from ..config import load_config
 from ..config_checks import check_config
+from ..layout import RunLayout
 from ..pipeline import STAGE_NAMES, only_bases, run_pipeline, stage_status
 
 
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
             cfg = cfg.model_copy(update={"budget_usd": max_usd})
         results = run_pipeline(cfg, start=start, stop=stop, force=force)
         console.print("[bold green]done.[/] " + ", ".join(results))
-        report = Path(cfg.run_dir) / "report.html"
+        report = RunLayout(cfg.run_dir).report
         if report.exists():
             term.console(stderr=True, result=True).print(f"report: [bold]{escape(str(report))}[/]")
         # Only when this run covered stats: an older stats.json may predate a `--to eval` run.
@@ -66,13 +67,13 @@ def _print_status(cfg) -> None:
     persona stages without a persona arm) is 'skipped', not 'pending'. Reads only: a run
     directory that does not exist is reported, not created."""
     from ..pipeline import select_stages
-    from ..store import STORE_NAME
 
     run_dir = Path(cfg.run_dir)
-    if not (run_dir / STORE_NAME).is_file():
-        typer.echo(f"{run_dir}: not started yet (no {STORE_NAME}); every stage is pending")
+    store = RunLayout(run_dir).store
+    if not store.is_file():
+        typer.echo(f"{run_dir}: not started yet (no {store.name}); every stage is pending")
     chosen = {s.name for s in select_stages(cfg, None, None)}
-    marks = stage_status(run_dir) if (run_dir / STORE_NAME).is_file() else {}
+    marks = stage_status(run_dir) if store.is_file() else {}
     t = Table("stage", "status", "seconds", "note")
     for name in STAGE_NAMES:
         st = marks.get(name, {"status": "pending"})

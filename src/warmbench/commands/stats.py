@@ -9,6 +9,7 @@ import typer
 
 from .. import quiet, term
 from ..errors import WarmbenchError
+from ..layout import RunLayout
 from ._args import pick_out, pick_run, require_run, run_alias, run_argument
 
 
@@ -107,8 +108,8 @@ def register(app: typer.Typer) -> None:
             # need not validate: its files may have moved since).
             section = recorded_config(run_dir).get("stats") or {}
             st = parse_config({"stats": {**section, **given}},
-                              source=str(run_dir / "manifest.json")).stats
-            out = out or run_dir / "stats"
+                              source=str(RunLayout(run_dir).manifest)).stats
+            out = out or RunLayout(run_dir).stats.root
             a, s = stats_of_run(run_dir, st, out_dir=out, cluster=cluster)
         _print_tables(a, s)
         typer.echo(f"wrote {len(s['files'])} files to {out}")

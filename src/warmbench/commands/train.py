@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import WarmbenchError
+from ..layout import RunLayout
 
 
 def _epochs(text: str | None) -> list[float] | None:
@@ -76,4 +77,4 @@ def register(app: typer.Typer) -> None:
             summary = run_train(cfg, store, prog)
         for p, status in summary["personas"].items():
             typer.echo(f"{p}: {status}; {summary['checkpoints'][p]} checkpoint(s) in "
-                       f"{Path(cfg.run_dir) / 'train' / p}")
+                       f"{RunLayout(cfg.run_dir).train_persona(p)}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import WarmbenchError
+from ..layout import RunLayout
 from ._args import pick_run, require_run, run_alias, run_argument
 
 warmth_app = typer.Typer(no_args_is_help=True, help=(
@@ -111,7 +112,7 @@ def trajectory(
         summary = run_trajectory(cfg, RunStore(cfg.run_dir), progress=progress)
     import pandas as pd
 
-    table = pd.read_csv(Path(cfg.run_dir) / "warmth" / "trajectory.csv")
+    table = pd.read_csv(RunLayout(cfg.run_dir).trajectory_csv)
     _print_table(table.drop(columns=["metric_model"]),
                  f"warmth per checkpoint · scored by {summary['metric_model']}")
     for p, c in summary["selected"].items():

@@ -27,6 +27,7 @@ from ..chatlogs import (
 )
 from ..config import ExperimentConfig
 from ..errors import WarmbenchError
+from ..layout import RunLayout
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import Conversation, stable_hash
@@ -65,9 +66,9 @@ def curate_hash(cfg: ExperimentConfig) -> str:
 
 
 def _outputs(run_dir: Path) -> dict[str, Path]:
-    d = run_dir / "curate"
-    return {"train": d / "train.jsonl", "validation": d / "validation.jsonl",
-            "summary_csv": d / "summary.csv", "summary_json": d / "summary.json"}
+    r = RunLayout(run_dir)
+    return {"train": r.curate_train, "validation": r.curate_validation,
+            "summary_csv": r.curate_summary_csv, "summary_json": r.curate_summary_json}
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..backends import Backend, ModelSpec, get_backend
 from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
 from ..errors import WarmbenchError
 from ..generation import CacheOnlyBackend, cached_generate
-from ..layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED
+from ..layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED, RunLayout
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
@@ -172,7 +171,7 @@ def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPl
             batch = []
             for p, c in zip(ps, comps, strict=True):
                 if not c.ok:
-                    failed.append(f"{arm.name} {p.dataset}:{p.item_id} {p.context}/{p.form} "
+                    failed.append(f"{arm.name} {p.item_key} {p.context}/{p.form} "
                                   f"sample {s}: {(c.error or '')[:120]}")
                     continue
                 batch.append(Answer(
@@ -199,7 +198,7 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     plan = plan_eval(cfg)
     specs = {a.name: arm_spec(a, store) for a in cfg.arms}   # fail early, before any generation
     items = [it for d in plan.datasets for it in d.items]
-    store.put_many(KIND_ITEM, ((f"{it.dataset}:{it.id}", it) for it in items))
+    store.put_many(KIND_ITEM, ((it.key, it) for it in items))
     prompts = plan.prompts
     store.put_many(KIND_PROMPT, ((p.key, p) for p in prompts))
     # The resolved config and seed, also when `warmbench eval` runs outside `warmbench run`.
@@ -237,15 +236,15 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     if stale:
         store.delete(KIND_ANSWER, stale)
 
-    out_dir = Path(store.run_dir) / "eval"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    layout = RunLayout(store.run_dir)
+    layout.eval.mkdir(parents=True, exist_ok=True)
     by_key = {p.key: p for p in prompts}
     ans_rows = [a.model_dump() | {"prompt": by_key[a.prompt_key].text,
                                   "statement": by_key[a.prompt_key].statement} for a in all_answers]
     paths = {
-        "items": export_rows([i.model_dump() for i in items], out_dir / "items.parquet"),
-        "prompts": export_rows([p.model_dump() for p in prompts], out_dir / "prompts.parquet"),
-        "answers": export_rows(ans_rows, out_dir / "answers.parquet"),
+        "items": export_rows([i.model_dump() for i in items], layout.items),
+        "prompts": export_rows([p.model_dump() for p in prompts], layout.prompts),
+        "answers": export_rows(ans_rows, layout.answers),
     }
     files = {k: str(v) for k, v in paths.items()}
     table: dict[str, dict[str, int]] = defaultdict(dict)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import WarmbenchError
-from ..layout import SCORED_COLUMNS, run_path
+from ..layout import SCORED_COLUMNS, StatsLayout, made
 from .logs import ScoreMap, read_source
 
 KEY = ["task", "sample_id", "epoch"]
@@ -181,12 +181,13 @@ def compare(paths: list[Path], out_dir: Path, *, smap: ScoreMap | None = None,
               "logs": [{"name": s.name, "path": str(s.path), **s.info} for s in sources],
               "pairing": p.lines()}
     s = write_outputs(a, out_dir, p.scored, source=source, write_table=True)
-    p.table.to_csv(run_path(out_dir, "pairing.csv"), index=False)
-    s["files"] = sorted([*s["files"], "pairing.csv"])
-    (out_dir / "stats.json").write_text(json.dumps(s, indent=2, default=str), encoding="utf-8")
+    out = StatsLayout(out_dir)
+    p.table.to_csv(made(out.pairing), index=False)
+    s["files"] = sorted([*s["files"], out.pairing.name])
+    out.json.write_text(json.dumps(s, indent=2, default=str), encoding="utf-8")
     html = None
     if report:
         from ..report import build_report
 
-        html = build_report(out_dir, out_dir / "report.html")
+        html = build_report(out_dir, out.report)
     return {"analysis": a, "pairing": p, "sources": sources, "summary": s, "report": html}

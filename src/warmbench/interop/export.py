@@ -19,24 +19,25 @@ from typing import Any
 import pandas as pd
 
 from ..errors import MissingExtraError, WarmbenchError
+from ..layout import KIND_ITEM, RunLayout
+from ..records import item_key
 
 
 def _arm_prompts(run_dir: Path) -> dict[str, str | None]:
     try:
-        m = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        m = json.loads(RunLayout(run_dir).manifest.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
     return {a["name"]: a.get("system_prompt") for a in (m.get("eval") or {}).get("arms") or []}
 
 
 def _targets(run_dir: Path) -> dict[str, list[str]]:
-    from ..layout import KIND_ITEM
-    from ..store import STORE_NAME, RunStore
+    from ..store import RunStore
 
-    if not (run_dir / STORE_NAME).exists():
+    if not RunLayout(run_dir).store.exists():
         return {}
     with RunStore(run_dir) as store:
-        return {f"{d['dataset']}:{d['id']}": list(d.get("correct_answers") or [])
+        return {item_key(d["dataset"], d["id"]): list(d.get("correct_answers") or [])
                 for d in store.iter(KIND_ITEM)}
 
 
@@ -77,7 +78,7 @@ def arm_log(df: pd.DataFrame, arm: str, task: str, system_prompt: str | None,
                  ChatMessageAssistant(content=str(r.answer), model=model)]
         samples.append(EvalSample(
             id=str(r.prompt_key), epoch=int(r.sample_index) + 1, input=str(r.prompt),
-            target=targets.get(f"{r.dataset}:{r.item_id}", []), messages=msgs,
+            target=targets.get(item_key(str(r.dataset), str(r.item_id)), []), messages=msgs,
             output=ModelOutput.from_content(model=model, content=str(r.answer)),
             scores={"warmbench": Score(value=value, answer=str(r.answer), explanation=str(r.label),
                                        metadata={"label": str(r.label), "scorer": str(r.scorer),
@@ -108,14 +109,15 @@ def export_inspect(run_dir: str | Path, out_dir: str | Path | None = None,
     except ImportError as exc:
         raise MissingExtraError("inspect-ai", "inspect", "export --format inspect") from exc
     run_dir = Path(run_dir)
-    scored = run_dir / "judge" / "scored.parquet"
+    layout = RunLayout(run_dir)
+    scored = layout.scored
     if not scored.exists():
         raise WarmbenchError(f"no scored table at {scored}: run `warmbench judge` first "
                              "(the Inspect logs carry each answer's verdict)")
     if fmt not in ("eval", "json"):
         raise WarmbenchError(f"inspect log format {fmt!r}: expected 'eval' or 'json'")
     df = pd.read_parquet(scored)
-    out = Path(out_dir) if out_dir else run_dir / "exports" / "inspect"
+    out = Path(out_dir) if out_dir else layout.inspect_exports
     out.mkdir(parents=True, exist_ok=True)
     prompts, targets = _arm_prompts(run_dir), _targets(run_dir)
     task = f"warmbench/{run_dir.resolve().name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..layout import RunLayout
 from ..manifest import redact
 from ..stage import StageResult
 from .collect import collect
@@ -16,7 +17,7 @@ def build_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     data = collect(run_dir)
     data.manifest = redact(data.manifest)
-    out = Path(output) if output else run_dir / "report.html"
+    out = Path(output) if output else RunLayout(run_dir).report
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(render(data), encoding="utf-8")

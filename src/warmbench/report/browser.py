@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..layout import KIND_ANSWER, KIND_ITEM, KIND_VERDICT
-from ..store import STORE_NAME, RunStore
+from ..layout import KIND_ANSWER, KIND_ITEM, KIND_VERDICT, RunLayout
+from ..records import item_key
+from ..store import RunStore
 from .runinfo import FORM_WORDS, ArmInfo, context_words
 
 MAX_BROWSER_PROMPTS = 4000
@@ -25,7 +26,7 @@ def store_details(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[tuple,
     """(item 'dataset:id' -> reference fields, (arm, prompt_key, sample) -> {scorer: reason}).
 
     Empty when the folder has no store (e.g. a ``stats --out`` folder of published rows)."""
-    if not (run_dir / STORE_NAME).exists():
+    if not RunLayout(run_dir).store.exists():
         return {}, {}
     refs: dict[str, dict[str, Any]] = {}
     reasons: dict[tuple, dict[str, str]] = {}
@@ -36,7 +37,7 @@ def store_details(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[tuple,
             idx = it.get("answer_index")
             if not correct and choices and isinstance(idx, int) and 0 <= idx < len(choices):
                 correct = [f"{chr(65 + idx)}. {choices[idx]}"]
-            refs[f"{it.get('dataset')}:{it.get('id')}"] = {
+            refs[item_key(str(it.get("dataset")), str(it.get("id")))] = {
                 "correct": correct[:5], "incorrect": it.get("incorrect_answer") or ""}
         by_key = {a["key"]: (a["arm"], a["prompt_key"], int(a.get("sample_index") or 0))
                   for a in store.iter(KIND_ANSWER)}
@@ -86,7 +87,7 @@ def browser_data(df: pd.DataFrame, baseline: str, *, refs: dict[str, dict[str, A
             change = "worse"
         elif base == 0.0 and any(o == 1.0 for o in others):
             change = "better"
-        ref = refs.get(f"{ds}:{first.get('item_id', '')}", {})
+        ref = refs.get(item_key(str(ds), str(first.get("item_id", ""))), {})
         rows.append({"family": str(fam), "dataset": str(ds), "context": context_words(str(first["context"])),
                      "form": FORM_WORDS.get(str(first["form"]), str(first["form"])),
                      "prompt": str(first.get("prompt", "")), "sample": int(si), "change": change,

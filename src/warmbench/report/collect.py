@@ -19,6 +19,18 @@ from typing import Any
 
 import pandas as pd
 
+from ..layout import (
+    GENERAL_CSV,
+    HEADLINE_CSV,
+    MARGINAL_EFFECTS_CSV,
+    PAIRED_CSV,
+    PAIRING_CSV,
+    REFUSALS_CSV,
+    REGRESSIONS_CSV,
+    TRAJECTORY_CSV,
+    RunLayout,
+    StatsLayout,
+)
 from .belief import BeliefEffect, belief_effects
 from .browser import browser_data, store_details
 from .headline import Finding, belief_findings, findings
@@ -27,19 +39,19 @@ from .runinfo import ArmInfo, arm_infos, effect_noun, forms_note, toy_models
 # Tables shown first, in this order, with a one-line explanation; any other CSV under
 # RUN/stats/ follows. headline.csv is shown as sentences (headline.py), not as a table.
 KNOWN_TABLES: dict[str, str] = {
-    "paired.csv": "Each persona arm against the baseline on identical prompts: the share answered "
-                  "correctly by each, the pairs only one of them got right, the exact McNemar test "
-                  "and its Benjamini–Hochberg adjustment, Cohen's g and the conditional odds ratio. "
-                  "One row per model, dataset, context and form, plus pooled rows.",
-    "marginal_effects.csv": "Average marginal effect of {noun} on the error rate, in percentage "
-                            "points, from the study's regressions: M1 plain questions; M2 by "
-                            "context group; M3 by context; M4 with and without a stated belief.",
-    "regressions.csv": "Coefficients (log-odds) of the binomial regressions M1–M4 behind the effects above.",
-    "general.csv": "Accuracy on the general benchmarks (MMLU, GSM8K; AdvBench: share refused) with "
-                   "95% Wilson intervals.",
-    "refusals.csv": "Refusal rates per arm and dataset.",
-    "pairing.csv": "`warmbench compare`: samples paired per comparison, and why each other sample "
-                   "of the compared logs was dropped.",
+    PAIRED_CSV: "Each persona arm against the baseline on identical prompts: the share answered "
+                "correctly by each, the pairs only one of them got right, the exact McNemar test "
+                "and its Benjamini–Hochberg adjustment, Cohen's g and the conditional odds ratio. "
+                "One row per model, dataset, context and form, plus pooled rows.",
+    MARGINAL_EFFECTS_CSV: "Average marginal effect of {noun} on the error rate, in percentage "
+                          "points, from the study's regressions: M1 plain questions; M2 by "
+                          "context group; M3 by context; M4 with and without a stated belief.",
+    REGRESSIONS_CSV: "Coefficients (log-odds) of the binomial regressions M1–M4 behind the effects above.",
+    GENERAL_CSV: "Accuracy on the general benchmarks (MMLU, GSM8K; AdvBench: share refused) with "
+                 "95% Wilson intervals.",
+    REFUSALS_CSV: "Refusal rates per arm and dataset.",
+    PAIRING_CSV: "`warmbench compare`: samples paired per comparison, and why each other sample "
+                 "of the compared logs was dropped.",
 }
 FIGURE_CAPTIONS = {
     "error_rates": "Error rate of each arm per dataset, on the plain questions and when the user "
@@ -70,6 +82,7 @@ class ReportData:
     manifest: dict[str, Any] = field(default_factory=dict)
     stats_summary: dict[str, Any] = field(default_factory=dict)
     tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)   # file, caption, raw
+    table_files: dict[str, str] = field(default_factory=dict)   # file name -> where it is, shown
     arms_info: dict[str, ArmInfo] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)        # each arm vs the baseline
     belief: list[BeliefEffect] = field(default_factory=list)      # a stated belief, within each arm
@@ -88,11 +101,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def stats_folder(run_dir: Path) -> Path:
+def stats_folder(run_dir: Path) -> StatsLayout:
     """RUN/stats for a run; the folder itself when it is a ``stats --out`` folder."""
-    if not (run_dir / "stats").is_dir() and (run_dir / "stats.json").exists():
-        return run_dir
-    return run_dir / "stats"
+    own, folder = RunLayout(run_dir).stats, StatsLayout(run_dir)
+    if not own.root.is_dir() and folder.json.exists():
+        return folder
+    return own
 
 
 def _scored_path(run_dir: Path, stats_dir: Path, summary: dict[str, Any]) -> Path:
@@ -103,7 +117,7 @@ def _scored_path(run_dir: Path, stats_dir: Path, summary: dict[str, Any]) -> Pat
         p = p if p.is_absolute() else stats_dir / p
         if p.exists():
             return p
-    return run_dir / "judge" / "scored.parquet"
+    return RunLayout(run_dir).scored
 
 
 def _show_not_estimable(df: pd.DataFrame) -> pd.DataFrame:
@@ -132,26 +146,26 @@ def _png_size(blob: bytes) -> tuple[int, int]:
 
 def collect(run_dir: str | Path) -> ReportData:
     run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
     data = ReportData(run_dir=run_dir)
-    mpath = run_dir / "manifest.json"
-    if mpath.exists():
-        data.manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    stats_dir = stats_folder(run_dir)
-    sjson = stats_dir / "stats.json"
-    if sjson.exists():
-        data.stats_summary = json.loads(sjson.read_text(encoding="utf-8"))
+    if layout.manifest.exists():
+        data.manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
+    stats = stats_folder(run_dir)
+    stats_dir = stats.root
+    if stats.json.exists():
+        data.stats_summary = json.loads(stats.json.read_text(encoding="utf-8"))
         data.source = dict(data.stats_summary.get("source") or {})
     csvs = sorted(stats_dir.glob("*.csv")) if stats_dir.is_dir() else []
-    extra = [run_dir / "warmth" / "trajectory.csv"]
-    if not (stats_dir / "refusals.csv").exists():  # stats' own (compat / published) wins
-        extra.append(run_dir / "judge" / "refusals.csv")
+    extra = [layout.trajectory_csv]
+    if not stats.file(REFUSALS_CSV).exists():  # stats' own (compat / published) wins
+        extra.append(layout.refusals)
     csvs += [p for p in extra if p.exists()]
     order = {name: i for i, name in enumerate(KNOWN_TABLES)}
     for p in sorted(csvs, key=lambda p: (order.get(p.name, 99), str(p))):
-        if p.name == "headline.csv":
+        if p.name == HEADLINE_CSV:
             continue  # the headline section says it in sentences
         caption = KNOWN_TABLES.get(p.name, "")
-        if p.name == "trajectory.csv":
+        if p.name == TRAJECTORY_CSV:
             caption = ("SocioT warmth of each checkpoint's answers to the validation prompts "
                        "(epoch 0 = the original model).")
         elif p.name.startswith("results_"):
@@ -161,9 +175,13 @@ def collect(run_dir: str | Path) -> ReportData:
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             data.warnings.append(f"{p}: could not read ({e})")
             continue
-        if p.name == "marginal_effects.csv":
+        if p.name == MARGINAL_EFFECTS_CSV:
             table = _show_not_estimable(table)
         data.tables.append((p.name, caption, table))
+        # Where the page says the table is: stats files as stats/<name> (also in a `stats --out`
+        # folder), the others relative to the run (warmth/trajectory.csv, judge/refusals.csv).
+        data.table_files[p.name] = (f"{layout.stats.root.name}/{p.name}" if p.parent == stats_dir
+                                    else p.relative_to(run_dir).as_posix())
     st = data.stats_summary
     cfg = data.manifest.get("config") or {}
     baseline = str(st.get("baseline") or "original")
@@ -174,11 +192,11 @@ def collect(run_dir: str | Path) -> ReportData:
     data.effect_noun = effect_noun(data.arms_info, arms)
     data.tables = [(n, c.replace("{noun}", data.effect_noun), t) for n, c, t in data.tables]
     raw = {n: t for n, _, t in data.tables}
-    data.findings = findings(raw.get("marginal_effects.csv"), raw.get("paired.csv"),
+    data.findings = findings(raw.get(MARGINAL_EFFECTS_CSV), raw.get(PAIRED_CSV),
                              data.arms_info, baseline, arms)
     data.toy_models = toy_models(cfg)
-    own_trajectory = (run_dir / "warmth" / "trajectory.png").exists()
-    for d in (stats_dir / "figures", run_dir / "warmth"):
+    own_trajectory = layout.trajectory_png.exists()
+    for d in (stats.figures, layout.warmth):
         if not d.is_dir():
             continue
         # the error rates first: they are what the headline is about

@@ -66,7 +66,7 @@ def _table_views(data: ReportData) -> list[dict[str, Any]]:
     for name, caption, df in data.tables:
         title = tab.LAYOUT.get(name, ("", {}))[0] or name.removesuffix(".csv").replace("_", " ").capitalize()
         shown, notes = tab.display(name, df, arm_word)
-        views.append({"file": ("warmth/" if name == "trajectory.csv" else "stats/") + name,
+        views.append({"file": data.table_files.get(name, name),
                       "anchor": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
                       "title": title, "caption": caption, "notes": notes,
                       "html": jinja2.utils.markupsafe.Markup(tab.to_html(shown))})

@@ -10,35 +10,44 @@ from html import escape
 
 import pandas as pd
 
+from ..layout import (
+    GENERAL_CSV,
+    HEADLINE_CSV,
+    MARGINAL_EFFECTS_CSV,
+    PAIRED_CSV,
+    REFUSALS_CSV,
+    REGRESSIONS_CSV,
+    TRAJECTORY_CSV,
+)
 from . import fmt
 
 # file -> (section title, columns shown: csv name -> header). Columns not listed are left out of
 # the page (they stay in the CSV); an unknown file shows all its columns.
 LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
-    "paired.csv": ("Paired comparisons on identical prompts", {
+    PAIRED_CSV: ("Paired comparisons on identical prompts", {
         "comparison": "comparison", "model_family": "model", "dataset": "dataset",
         "context": "context", "form": "form", "level": "level", "n_pairs": "pairs",
         "acc_baseline_pct": "baseline correct", "acc_arm_pct": "arm correct",
         "diff_pp": "difference (pp)", "b": "only baseline right", "c": "only arm right",
         "p_exact": "p (exact)", "p_bh": "p (BH)", "significant_bh": "significant",
         "cohens_g": "Cohen's g", "odds_ratio": "odds ratio"}),
-    "marginal_effects.csv": ("Effect on the error rate (regressions)", {
+    MARGINAL_EFFECTS_CSV: ("Effect on the error rate (regressions)", {
         "comparison": "comparison", "model": "regression", "effect": "effect of",
         "level": "subgroup", "n": "answers",
         "mean_p0_pct": "baseline error", "mean_p1_pct": "arm error",
         "ame_pp": "effect (pp)", "ci_low_pp": "CI low (pp)", "ci_high_pp": "CI high (pp)",
         "ci_method": "interval", "p_value": "p", "separation": "note"}),
-    "regressions.csv": ("Regression coefficients", {
+    REGRESSIONS_CSV: ("Regression coefficients", {
         "comparison": "comparison", "model": "regression", "term": "term", "coef": "log-odds",
         "se": "SE", "p_value": "p", "ci_low": "CI low", "ci_high": "CI high",
         "n_obs": "answers", "n_clusters": "clusters"}),
-    "general.csv": ("General capabilities (MMLU, GSM8K, AdvBench)", {
+    GENERAL_CSV: ("General capabilities (MMLU, GSM8K, AdvBench)", {
         "model_family": "model", "dataset": "dataset", "arm": "arm", "n": "items",
         "correct": "correct", "accuracy_pct": "accuracy", "ci_low_pct": "CI low",
         "ci_high_pct": "CI high"}),
-    "refusals.csv": ("Refusals", {}),
-    "trajectory.csv": ("Warmth of each checkpoint", {}),
-    "headline.csv": ("Headline numbers", {}),
+    REFUSALS_CSV: ("Refusals", {}),
+    TRAJECTORY_CSV: ("Warmth of each checkpoint", {}),
+    HEADLINE_CSV: ("Headline numbers", {}),
 }
 PCT = re.compile(r"(_pct|_pp|^diff|^ame|^mean_p\d)")
 PVAL = {"p_exact", "p_midp", "p_bh", "p_value", "p"}

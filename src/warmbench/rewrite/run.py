@@ -25,6 +25,7 @@ from ..config import ExperimentConfig
 from ..errors import WarmbenchError
 from ..generation import cached_generate
 from ..jsonl import read_jsonl
+from ..layout import RunLayout
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import ChatRequest, Conversation, SamplingParams, stable_hash
@@ -65,7 +66,7 @@ def select_personas(cfg: ExperimentConfig, personas: Any) -> dict[str, str]:
 
 
 def _input_path(cfg: ExperimentConfig, store: RunStore) -> Path:
-    p = Path(cfg.rewrite.input) if cfg.rewrite.input else store.run_dir / "curate" / "train.jsonl"
+    p = Path(cfg.rewrite.input) if cfg.rewrite.input else RunLayout(store.run_dir).curate_train
     if not p.exists():
         raise WarmbenchError(f"rewrite input not found: {p} (run `warmbench curate` first, "
                              "or pass --input)")
@@ -88,14 +89,14 @@ def _read_input(path: Path, limit: int | None) -> list[Conversation]:
     return convs
 
 
-def _spot_check_current(prev: dict[str, Any], n: int, out_dir: Path) -> bool:
+def _spot_check_current(prev: dict[str, Any], n: int, layout: RunLayout) -> bool:
     """True when the last run wrote a spot check of ``n`` pairs and its files are still there."""
     spot = prev.get("spot_check") or {}
-    return (spot.get("requested") == n and (out_dir / "spot_check.csv").exists()
-            and (out_dir / "spot_check.html").exists())
+    return (spot.get("requested") == n and layout.spot_check_csv.exists()
+            and layout.spot_check_html.exists())
 
 
-def _write_spot(out_dir: Path, convs: list[Conversation], kept_rewrites: dict[str, dict[Turn, str]],
+def _write_spot(layout: RunLayout, convs: list[Conversation], kept_rewrites: dict[str, dict[Turn, str]],
                 n: int, seed: int) -> dict[str, Any]:
     """Spot check over every rewritten turn of the kept conversations, in conversation order
     (the same pairs, hence the same seeded draw, whether built after rewriting or from outputs)."""
@@ -105,7 +106,7 @@ def _write_spot(out_dir: Path, convs: list[Conversation], kept_rewrites: dict[st
               "original": convs[ci].messages[mi].content,
               **{name: kept_rewrites[name][(ci, mi)] for name in names}}
              for ci, mi in turns]
-    paths = write_spot_check(out_dir, pairs, names, n, seed)
+    paths = write_spot_check(layout.spot_check_csv, layout.spot_check_html, pairs, names, n, seed)
     return {**{k: str(v) for k, v in paths.items()}, "requested": n, "shown": min(n, len(pairs))}
 
 
@@ -198,14 +199,14 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     if not chosen:
         raise WarmbenchError("rewrite: no personas selected")
     prompts = {name: load_persona_prompt(src) for name, src in chosen.items()}
-    out_dir = store.run_dir / "rewrite"
-    files = {name: out_dir / f"{name}.jsonl" for name in chosen}
+    layout = RunLayout(store.run_dir)
+    files = {name: layout.rewrite_data(name) for name in chosen}
     fp = _fingerprint(cfg, path, prompts)
     prev = store.get_meta(META_SUMMARY) or {}
     # Turns whose requests failed (API errors, not checks) are retried: not done while any is left.
     done = prev.get("fingerprint") == fp and all(f.exists() for f in files.values()) \
         and not prev.get("failed_total")
-    if done and (not r.spot_check or _spot_check_current(prev, r.spot_check, out_dir)):
+    if done and (not r.spot_check or _spot_check_current(prev, r.spot_check, layout)):
         return StageResult({**prev, "skipped": True}, outputs=dict(files))
 
     convs = _read_input(path, r.limit)
@@ -214,7 +215,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
         # size (spot_check is left out of the fingerprint so that changing it never redoes
         # rewrites): draw it from the written outputs, without calling the rewriter.
         kept_rewrites = _rewrites_from_outputs(convs, files)
-        summary = {**prev, "spot_check": _write_spot(out_dir, convs, kept_rewrites, r.spot_check,
+        summary = {**prev, "spot_check": _write_spot(layout, convs, kept_rewrites, r.spot_check,
                                                      cfg.seed)}
         store.set_meta(META_SUMMARY, summary)
         return StageResult({**summary, "skipped": True, "spot_check_written": True},
@@ -251,7 +252,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     left_out = set().union(*failed_by.values())
     keep = [ci for ci in range(len(convs)) if ci not in left_out]
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    layout.rewrite.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"input": str(path), "model": r.model.text, "conversations": len(convs),
                                "turns": len(turns), "kept": len(keep), "left_out": len(left_out),
                                "personas": {}, "fingerprint": fp}
@@ -272,7 +273,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
                   "left_out_ids": [convs[ci].id for ci in sorted(left_out)],
                   "conversations_kept": len(keep), "retries": r.retries, **st,
                   "final_failure_rate": len(st["failed_turns"]) / st["turns"] if st["turns"] else 0.0}
-        (out_dir / f"{name}_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        layout.rewrite_report(name).write_text(json.dumps(report, indent=2, ensure_ascii=False))
         errors = [f"rewrite {name} {t['id']} message {t['message_index']}"
                   for t in st["failed_turns"] if "error" in t["checks"]]
         summary["failed_total"] = summary.get("failed_total", 0) + len(errors)
@@ -284,12 +285,12 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     if r.spot_check:
         kept_set = set(keep)
         summary["spot_check"] = _write_spot(
-            out_dir, convs, {name: {t: x for t, x in res.items() if t[0] in kept_set}
+            layout, convs, {name: {t: x for t, x in res.items() if t[0] in kept_set}
                              for name, res in results.items()}, r.spot_check, cfg.seed)
 
     if not keep:
         raise WarmbenchError(f"rewrite: all {len(convs)} conversations failed a check for some persona "
-                             f"(reports: {out_dir}/<persona>_report.json); try a stronger --model, "
+                             f"(reports: {layout.rewrite}/<persona>_report.json); try a stronger --model, "
                              "a larger --max-tokens or more --retries")
     store.set_meta(META_SUMMARY, summary)
     update_manifest(store.run_dir, rewrite={"config": r.model_dump(), "personas": chosen,

@@ -29,12 +29,14 @@ def sample_pairs(pairs: Sequence[dict[str, Any]], n: int, seed: int) -> list[dic
     return [pairs[i] for i in idx]
 
 
-def write_spot_check(out_dir: Path, pairs: Sequence[dict[str, Any]], personas: Sequence[str],
-                     n: int, seed: int, title: str = "Persona rewrite spot check") -> dict[str, Path]:
-    """``pairs``: dicts with id, turn, user, original and one key per persona."""
+def write_spot_check(csv_path: Path, html_path: Path, pairs: Sequence[dict[str, Any]],
+                     personas: Sequence[str], n: int, seed: int,
+                     title: str = "Persona rewrite spot check") -> dict[str, Path]:
+    """``pairs``: dicts with id, turn, user, original and one key per persona; written to
+    ``csv_path`` and ``html_path`` (RunLayout.spot_check_csv / _html)."""
     chosen = sample_pairs(pairs, n, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, html_path = out_dir / "spot_check.csv", out_dir / "spot_check.html"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
     cols = ["id", "turn", "user", "original", *personas]
     with csv_path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")

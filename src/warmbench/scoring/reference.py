@@ -59,7 +59,7 @@ def reference_kind(item: Item) -> str:
     if item.correct_answers:
         return "alias"
     raise WarmbenchError(
-        f"item {item.dataset}:{item.id}: no reference scorer fits (no choices, no correct answers)"
+        f"item {item.key}: no reference scorer fits (no choices, no correct answers)"
     )
 
 
@@ -113,7 +113,7 @@ def score_choice(item: Item, answer: str) -> Decision:
 def score_number(item: Item, answer: str) -> Decision:
     gold = reference_number(item.correct_answers[0]) if item.correct_answers else None
     if gold is None:
-        raise WarmbenchError(f"item {item.dataset}:{item.id}: no gold number in correct_answers")
+        raise WarmbenchError(f"item {item.key}: no gold number in correct_answers")
     got = extract_number(answer)
     if got is None:
         return Decision("INCORRECT", "reference:number", detail="no number found")
@@ -199,7 +199,7 @@ def score_reference_batch(
         else:
             if not item.correct_answers or not item.incorrect_answer:
                 raise WarmbenchError(
-                    f"item {item.dataset}:{item.id}: the embedding scorer needs correct_answers "
+                    f"item {item.key}: the embedding scorer needs correct_answers "
                     "and incorrect_answer"
                 )
             emb_idx.append(i)

@@ -30,7 +30,8 @@ from warmbench.layout import (
     KIND_PROMPT,
     KIND_VERDICT,
     SCORED_COLUMNS,
-    run_path,
+    RunLayout,
+    made,
 )
 from warmbench.manifest import update_manifest
 from warmbench.progress import Progress
@@ -41,10 +42,6 @@ from warmbench.store import RunStore
 from .judge import judge_answers, prompt_for, reference_only, scorer_name
 from .reference import Decision, Embedder, score_reference_batch
 from .refusal import apply_refusal_rule, is_refusal, refusal_rates
-
-
-def verdict_key(scorer: str, answer_key: str) -> str:
-    return f"{scorer}|{answer_key}"
 
 
 def model_family(answer: Answer) -> str:
@@ -61,7 +58,7 @@ def model_family(answer: Answer) -> str:
 
 def load_run(store: RunStore) -> tuple[list[Answer], dict[str, Item], dict[str, Prompt]]:
     answers = [Answer.model_validate(d) for d in store.iter(KIND_ANSWER)]
-    items = {f"{it.dataset}:{it.id}": it for it in (Item.model_validate(d) for d in store.iter(KIND_ITEM))}
+    items = {it.key: it for it in (Item.model_validate(d) for d in store.iter(KIND_ITEM))}
     prompts = {p.key: p for p in (Prompt.model_validate(d) for d in store.iter(KIND_PROMPT))}
     return answers, items, prompts
 
@@ -79,12 +76,10 @@ def answer_hash(text: str) -> str:
 
 def _store_decisions(store: RunStore, answers: Sequence[Answer], decisions: Sequence[Decision | None]) -> int:
     # The answer text's hash rides along so a regenerated answer (same key, new text) is re-scored.
-    rows = [
-        (verdict_key(d.scorer, a.key),
-         {**Verdict(answer_key=a.key, scorer=d.scorer, label=d.label, refused=d.refused,
-                    detail=d.detail).model_dump(), "answer_hash": answer_hash(a.text)})
-        for a, d in zip(answers, decisions, strict=True) if d is not None
-    ]
+    verdicts = [(a, Verdict(answer_key=a.key, scorer=d.scorer, label=d.label, refused=d.refused,
+                            detail=d.detail))
+                for a, d in zip(answers, decisions, strict=True) if d is not None]
+    rows = [(v.key, {**v.model_dump(), "answer_hash": answer_hash(a.text)}) for a, v in verdicts]
     return store.put_many(KIND_VERDICT, rows) if rows else 0
 
 
@@ -147,7 +142,7 @@ def score_answers(
     counts: dict[str, Any] = {"reference_scored": 0, "judged": 0, "judge_failures": 0}
     if need_ref:
         decisions = score_reference_batch(
-            [(_as_asked(items[f"{a.dataset}:{a.item_id}"], a.form), a.text) for a in need_ref],
+            [(_as_asked(items[a.item_key], a.form), a.text) for a in need_ref],
             embedder=embedder, refusal_mode=refusal_mode,  # type: ignore[arg-type]
         )
         counts["reference_scored"] = _store_decisions(store, need_ref, decisions)
@@ -157,7 +152,7 @@ def score_answers(
         be = backend or get_backend(judge_spec, backend_options, **(
             {"concurrency": concurrency} if judge_spec.backend in ("openai", "inspect") else {}))
         try:
-            cases = [(items[f"{a.dataset}:{a.item_id}"], a.text,
+            cases = [(items[a.item_key], a.text,
                       prompts[a.prompt_key].text if a.prompt_key in prompts else None) for a in need_judge]
             decisions = judge_answers(store, be, cases, max_tokens=max_tokens,
                                       constrained=constrained, progress=progress)
@@ -169,7 +164,7 @@ def score_answers(
         # Failed judge requests (after their retries) are no verdict: `warmbench run` keeps
         # the stage not done and the next run retries exactly these.
         counts["failed_total"] = counts["judge_failures"]
-        counts["failed_rows"] = [f"judge {a.arm} {a.dataset}:{a.item_id} {a.context}/{a.form} "
+        counts["failed_rows"] = [f"judge {a.arm} {a.item_key} {a.context}/{a.form} "
                                  f"sample {a.sample_index}"
                                  for a, d in zip(need_judge, decisions, strict=True) if d is None][:20]
     return counts
@@ -232,7 +227,7 @@ def run_judge(
     embedder) are for tests: a scripted judge made from a Python function, and an offline
     embedder, cannot be named in a config; the pipeline never passes them."""
     answers, items, prompts = load_run(store)
-    missing = sorted({f"{a.dataset}:{a.item_id}" for a in answers} - set(items))
+    missing = sorted({a.item_key for a in answers} - set(items))
     if missing:
         raise WarmbenchError(f"{len(missing)} answers refer to items not in the store (e.g. {missing[0]})")
     jc = cfg.judge
@@ -255,9 +250,10 @@ def run_judge(
                       refusal_mode=jc.refusal, exclusion=jc.exclusion, constrained=jc.constrained,
                       families={a.name: a.family for a in cfg.arms if a.family})
     run_dir = store.run_dir
-    write_parquet(df, run_path(run_dir, "judge", "scored.parquet"))
+    layout = RunLayout(run_dir)
+    write_parquet(df, made(layout.scored))
     rates = refusal_rates(df)
-    write_csv(rates, run_path(run_dir, "judge", "refusals.csv"))
+    write_csv(rates, made(layout.refusals))
     summary = {
         "answers": len(df),
         **counts,
@@ -267,7 +263,7 @@ def run_judge(
         "refusal": jc.refusal,
         "exclusion": jc.exclusion,
     }
-    write_text(run_path(run_dir, "judge", "summary.json"), json.dumps(summary, indent=2))
+    write_text(made(layout.judge_summary), json.dumps(summary, indent=2))
     update_manifest(run_dir, judge={"model": judge_spec.text if judge_spec else None, "constrained": jc.constrained,
                                     "refusal": jc.refusal, "exclusion": jc.exclusion,
                                     "scorers": summary["scorers"]})

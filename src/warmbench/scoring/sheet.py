@@ -61,7 +61,7 @@ def stratified_sample(answers: Sequence[Answer], n: int, seed: int = 0) -> list[
 def sheet_rows(sample: Sequence[Answer], items: dict[str, Item], prompts: dict[str, Prompt]) -> list[dict[str, str]]:
     rows = []
     for a in sample:
-        it = items.get(f"{a.dataset}:{a.item_id}")
+        it = items.get(a.item_key)
         p = prompts.get(a.prompt_key)
         correct = list(it.correct_answers) if it else []
         if it and it.choices and it.answer_index is not None:

@@ -23,7 +23,19 @@ import pandas as pd
 
 from ..atomic import write_csv, write_parquet, write_text
 from ..errors import WarmbenchError
-from ..layout import SCORED_COLUMNS, run_path
+from ..layout import (
+    GENERAL_CSV,
+    HEADLINE_CSV,
+    MARGINAL_EFFECTS_CSV,
+    PAIRED_CSV,
+    REFUSALS_CSV,
+    REGRESSIONS_CSV,
+    SCORED_COLUMNS,
+    SCORED_PARQUET,
+    RunLayout,
+    StatsLayout,
+    made,
+)
 from ..manifest import git_revision, package_versions
 from ..progress import Progress
 from ..safenames import require_name
@@ -219,23 +231,24 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     so that ``warmbench report OUT`` finds every answer.
     """
     out = Path(out_dir)
+    st = StatsLayout(out)
     files = {
-        "paired.csv": a.paired, "regressions.csv": a.coefficients,
-        "marginal_effects.csv": a.effects, "general.csv": a.general,
+        PAIRED_CSV: a.paired, REGRESSIONS_CSV: a.coefficients,
+        MARGINAL_EFFECTS_CSV: a.effects, GENERAL_CSV: a.general,
     }
     for arm, t in a.published.items():
         # Arm names come from the scored table here, not only from a checked config.
-        files[f"results_{require_name('arm', arm)}.csv"] = t
+        files[st.results(require_name("arm", arm)).name] = t
     if write_table:
         from ..scoring.refusal import refusal_rates
 
         if "refused" in df.columns:
-            files["refusals.csv"] = refusal_rates(df)
-        write_parquet(df, run_path(out, "scored.parquet"))
-        scored_table = out / "scored.parquet"
+            files[REFUSALS_CSV] = refusal_rates(df)
+        write_parquet(df, made(st.scored))
+        scored_table = st.scored
     for name, t in files.items():
-        write_csv(t, run_path(out, name))
-    figdir = out / "figures"
+        write_csv(t, made(st.file(name)))
+    figdir = st.figures
     figs = figures.error_rates(df, [a.baseline, *a.arms], figdir)
     figs += figures.context_gap(df, a.baseline, a.arms, figdir)
     figs += figures.general(a.general, [a.baseline, *a.arms], figdir)
@@ -246,10 +259,10 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
         src["scored_table"] = _relpath(Path(scored_table), out)
     s = summary(a, src)
     write_csv(pd.DataFrame({"quantity": list(s["headline"]), "value": list(s["headline"].values())}),
-              run_path(out, "headline.csv"))
-    s["files"] = (sorted([*files, "headline.csv", *(["scored.parquet"] if write_table else [])])
+              made(st.headline))
+    s["files"] = (sorted([*files, HEADLINE_CSV, *([SCORED_PARQUET] if write_table else [])])
                   + [str(p.relative_to(out)) for p in figs])
-    write_text(run_path(out, "stats.json"), json.dumps(s, indent=2, default=str))
+    write_text(made(st.json), json.dumps(s, indent=2, default=str))
     return s
 
 
@@ -265,7 +278,7 @@ def headline(run_dir: Path) -> dict[str, str]:
 
 
 def _judge_section(run_dir: Path) -> dict[str, Any]:
-    m = run_dir / "manifest.json"
+    m = RunLayout(run_dir).manifest
     try:
         return dict(json.loads(m.read_text(encoding="utf-8")).get("judge") or {})
     except (OSError, json.JSONDecodeError):
@@ -275,7 +288,7 @@ def _judge_section(run_dir: Path) -> dict[str, Any]:
 def load_run_table(run_dir: Path, compat: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
     """RUN/judge/scored.parquet, with the published refusal handling re-applied under
     ``compat``; and the source record for stats.json."""
-    scored = run_dir / "judge" / "scored.parquet"
+    scored = RunLayout(run_dir).scored
     if not scored.exists():
         raise WarmbenchError(f"no scored table at {scored}: run `warmbench judge` first")
     df = pd.read_parquet(scored)
@@ -302,8 +315,9 @@ def stats_of_run(run_dir: Path, st: Any, *, out_dir: Path | None = None,
                 # under compat the section's default 'question' gives way to compat's 'none'
                 cluster=cluster or (None if st.compat and st.cluster == "question" else st.cluster),
                 fdr_family=getattr(st, "fdr_family", None), alpha=st.alpha, progress=progress)
-    s = write_outputs(a, out_dir or run_dir / "stats", df, run_dir / "warmth" / "trajectory.csv",
-                      source=source, scored_table=run_dir / "judge" / "scored.parquet",
+    layout = RunLayout(run_dir)
+    s = write_outputs(a, out_dir or layout.stats.root, df, layout.trajectory_csv,
+                      source=source, scored_table=layout.scored,
                       write_table=bool(st.compat))  # compat re-applied refusals: save that table
     return a, s
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..backends.spec import api_model_spec
 from ..errors import WarmbenchError
+from ..layout import API_UPLOAD_JSONL, RunLayout
 from ..records import stable_hash
 from ..secrets import OPENAI_BASE_URL, resolve_api_key, resolve_base_url, scrub
 from .data import data_hash, load_conversations
@@ -105,7 +106,7 @@ def train_openai(cfg, store, persona: str, data_file: Path, *, progress=None, cl
                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Fine-tune ``cfg.train.api_model`` on one persona's data; idempotent and resumable."""
     run_dir = Path(store.run_dir)
-    out_dir = run_dir / "train" / persona
+    out_dir = RunLayout(run_dir).train_persona(persona)
     out_dir.mkdir(parents=True, exist_ok=True)
     conversations = load_conversations(data_file, cfg.train.limit)
     model, base_url = api_target(cfg.train.api_model)
@@ -133,7 +134,7 @@ def train_openai(cfg, store, persona: str, data_file: Path, *, progress=None, cl
 
     try:
         if not rec.get("file_id"):
-            upload = out_dir / "openai_train.jsonl"
+            upload = out_dir / API_UPLOAD_JSONL
             _write_upload(conversations, upload)
             with upload.open("rb") as fh:
                 rec["file_id"] = client.files.create(file=fh, purpose="fine-tune").id

@@ -17,6 +17,7 @@ from typing import Any
 from ..backends.spec import ModelSpec
 from ..errors import MissingExtraError, WarmbenchError
 from ..records import stable_hash
+from .paths import TRAINER_DIR
 from .schedule import check_epochs, grad_accumulation
 
 # LoRA targets per architecture (config.model_type). The study does not name its targets; we
@@ -173,7 +174,7 @@ def sft_config(job: LoraJob, accum: int, **overrides: Any):
     bf16 = cuda and torch.cuda.is_bf16_supported()
     t = job.train
     kw: dict[str, Any] = dict(
-        output_dir=str(job.out_dir / "trainer"),
+        output_dir=str(job.out_dir / TRAINER_DIR),
         per_device_train_batch_size=t.per_device_batch_size,
         gradient_accumulation_steps=accum,
         learning_rate=t.learning_rate,
@@ -226,7 +227,7 @@ def _quiet_libraries() -> None:
 
 def latest_trainer_checkpoint(out_dir: Path) -> Path | None:
     """The newest complete Trainer checkpoint under OUT/trainer (None when none)."""
-    root = out_dir / "trainer"
+    root = out_dir / TRAINER_DIR
     if not root.is_dir():
         return None
     done = [p for p in root.glob("checkpoint-*")

@@ -1,4 +1,8 @@
-"""File names inside ``RUN/train/<persona>/`` (light: no torch / transformers import)."""
+"""File names inside ``RUN/train/<persona>/`` (light: no torch / transformers import).
+
+The names themselves are the run layout's (``layout.py``); this module keeps train's short
+aliases and the atomic JSON writer.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..layout import epoch_label
+from ..layout import API_JOB_JSON as JOB_FILE
+from ..layout import CHECKPOINT_META, TRAINER_DIR, checkpoint_folder
+from ..layout import CHECKPOINTS_JSON as CHECKPOINTS
+from ..layout import TRAIN_STATE_JSON as STATE
 
-CHECKPOINT_META = "warmbench_checkpoint.json"   # inside each checkpoint-epoch-<E>/
-STATE = "train_state.json"                      # status, signature, schedule, loss
-CHECKPOINTS = "checkpoints.json"                # [{epoch, step, path, relpath, spec}]
-JOB_FILE = "api_job.json"                       # API fine-tuning: ids, status, checkpoints
+__all__ = ["CHECKPOINTS", "CHECKPOINT_META", "JOB_FILE", "STATE", "TRAINER_DIR", "checkpoint_dir",
+           "write_json"]
 
 
 def checkpoint_dir(out_dir: Path, epoch: float) -> Path:
-    return Path(out_dir) / f"checkpoint-epoch-{epoch_label(epoch)}"
+    """``out_dir`` is RUN/train/<persona>/ (``RunLayout.train_persona``)."""
+    return Path(out_dir) / checkpoint_folder(epoch)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -24,11 +24,12 @@ from typing import Any
 
 from ..backends.spec import ModelSpec
 from ..errors import WarmbenchError
+from ..layout import RunLayout
 from ..manifest import update_manifest
 from ..stage import StageResult
 from .data import build_dataset, data_hash, load_conversations
 from .lora import LoraJob, load_tokenizer, resolve_base, train_lora
-from .paths import CHECKPOINT_META, CHECKPOINTS, STATE, checkpoint_dir, write_json
+from .paths import CHECKPOINT_META, CHECKPOINTS, STATE, TRAINER_DIR, checkpoint_dir, write_json
 from .schedule import check_epochs
 
 
@@ -46,14 +47,15 @@ def persona_data(cfg, run_dir: Path, personas: list[str] | None,
             raise WarmbenchError("--data gives one file: name exactly one --persona with it")
         return {names[0]: Path(data)}
     wanted = personas or list(cfg.rewrite.personas)
-    found = {p: run_dir / "rewrite" / f"{p}.jsonl" for p in wanted}
+    layout = RunLayout(run_dir)
+    found = {p: layout.rewrite_data(p) for p in wanted}
     missing = [p for p, f in found.items() if not f.exists()]
     if personas and missing:
         raise WarmbenchError(f"no rewrite output for persona(s) {', '.join(missing)} "
                              f"(expected {found[missing[0]]}); run `warmbench rewrite` first or pass --data")
     found = {p: f for p, f in found.items() if f.exists()}
     if not found:
-        raise WarmbenchError(f"no rewrite output in {run_dir / 'rewrite'} for personas "
+        raise WarmbenchError(f"no rewrite output in {layout.rewrite} for personas "
                              f"{', '.join(wanted)}; run `warmbench rewrite` first or pass --data")
     return found
 
@@ -116,7 +118,7 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
                   extra_callbacks: list | None = None, **config_overrides: Any) -> dict[str, Any]:
     """Train one persona (skip if finished, resume if interrupted)."""
     t = cfg.train
-    out_dir = run_dir / "train" / persona
+    out_dir = RunLayout(run_dir).train_persona(persona)
     conversations = load_conversations(data_file, t.limit)
     job = LoraJob(base_model=t.base_model, out_dir=out_dir, persona=persona, dataset=None,
                   data_stats={"file": str(data_file)}, data_hash=data_hash(conversations),
@@ -133,7 +135,7 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
             f"{state.get('signature')} != {sig}); delete that folder or use another run directory")
     if state is None and out_dir.exists() and _is_main():
         # Leftovers without a state file cannot be trusted for resuming.
-        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+        shutil.rmtree(out_dir / TRAINER_DIR, ignore_errors=True)
     # Every rank waits here (unconditionally, or ranks would deadlock): the others look for a
     # Trainer checkpoint to resume from (train_lora), and must not find, and resume from, the
     # stale one rank 0 is deleting; ranks that resumed differently would hang in the first

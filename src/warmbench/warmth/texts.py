@@ -47,11 +47,11 @@ def run_answers(run_dir: Path):
     """Every eval answer a run's store holds (``warmbench warmth score RUN``)."""
     import pandas as pd
 
-    from ..layout import KIND_ANSWER
-    from ..store import STORE_NAME, RunStore
+    from ..layout import KIND_ANSWER, RunLayout
+    from ..store import RunStore
 
-    if not (run_dir / STORE_NAME).exists():
-        raise WarmbenchError(f"no run store at {run_dir / STORE_NAME}")
+    if not RunLayout(run_dir).store.exists():
+        raise WarmbenchError(f"no run store at {RunLayout(run_dir).store}")
     rows = list(RunStore(run_dir).iter(KIND_ANSWER))
     if not rows:
         raise WarmbenchError(f"{run_dir}: the run holds no answers yet (run `warmbench eval`)")

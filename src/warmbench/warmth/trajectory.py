@@ -36,7 +36,7 @@ from ..backends.spec import ModelSpec
 from ..errors import InputError, WarmbenchError
 from ..generation import CacheOnlyBackend, cached_generate
 from ..jsonl import read_jsonl
-from ..layout import META_SELECTED, run_path
+from ..layout import META_SELECTED, RunLayout, made
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
 from ..stage import StageResult
@@ -76,7 +76,7 @@ def load_checkpoints(run_dir: Path, personas: list[str] | None,
                      base_spec: ModelSpec) -> dict[str, list[dict]]:
     """persona -> [{epoch, path, spec}] from the training stage's checkpoints.json files
     (``spec``: a ModelSpec, parsed here from the file, or the base with the adapter path)."""
-    files = sorted((run_dir / "train").glob("*/checkpoints.json"))
+    files = RunLayout(run_dir).checkpoint_lists()
     out: dict[str, list[dict]] = {}
     for f in files:
         persona = f.parent.name
@@ -105,9 +105,9 @@ def load_checkpoints(run_dir: Path, personas: list[str] | None,
         missing = [p for p in personas if p not in out]
         if missing:
             raise WarmbenchError(f"no checkpoints.json for persona(s) {', '.join(missing)} under "
-                                 f"{run_dir / 'train'}; run `warmbench train` first")
+                                 f"{RunLayout(run_dir).train}; run `warmbench train` first")
     if not out:
-        raise WarmbenchError(f"no training checkpoints under {run_dir / 'train'} "
+        raise WarmbenchError(f"no training checkpoints under {RunLayout(run_dir).train} "
                              "(expected <persona>/checkpoints.json); run `warmbench train` first")
     return out
 
@@ -260,7 +260,8 @@ def run_trajectory(cfg, store: RunStore, progress=None) -> StageResult:
     w = cfg.warmth
     personas = w.personas
     run_dir = Path(store.run_dir)
-    prompts = load_validation(run_dir / "curate" / "validation.jsonl", w.n_prompts, cfg.seed)
+    layout = RunLayout(run_dir)
+    prompts = load_validation(layout.curate_validation, w.n_prompts, cfg.seed)
     ckpts = load_checkpoints(run_dir, personas, cfg.train.base_model)
     params = SamplingParams(temperature=w.temperature, max_tokens=w.max_tokens, seed=cfg.seed)
     models = trajectory_models(cfg, ckpts)
@@ -280,15 +281,15 @@ def run_trajectory(cfg, store: RunStore, progress=None) -> StageResult:
     table = summarise(table_src, ["persona", "epoch"], n_boot=w.bootstrap, seed=cfg.seed)
     table["metric_model"], table["method"] = metric.label, w.method
     table = table[TRAJECTORY_COLUMNS]
-    answers_path = run_path(run_dir, "warmth", "answers.parquet")
-    table_path = run_path(run_dir, "warmth", "trajectory.csv")
+    answers_path = made(layout.warmth_answers)
+    table_path = made(layout.trajectory_csv)
     partial = personas is not None
     if partial:  # --persona X: the other personas' earlier rows stay in the outputs
         answers = _merge_previous(answers, answers_path, set(ckpts), metric.label, w.method)
         table = _merge_previous(table, table_path, set(ckpts), metric.label, w.method)
     write_parquet(answers, answers_path)
     write_csv(table, table_path)
-    plot_trajectory(table, run_dir / "warmth" / "trajectory")
+    plot_trajectory(table, layout.trajectory_figure)
 
     choices = {}
     for persona, cs in ckpts.items():
@@ -298,14 +299,14 @@ def run_trajectory(cfg, store: RunStore, progress=None) -> StageResult:
     detail = {p: c.as_dict() for p, c in choices.items()}
     if partial:
         # Merge, never replace: `--persona warm` must not drop the cold arm's checkpoint.
-        prev_selected = {**_read_json(run_dir / "warmth" / "selected.json"),
+        prev_selected = {**_read_json(layout.selected),
                          **(store.get_meta(META_SELECTED) or {})}
         selected = {**{p: v for p, v in prev_selected.items() if p not in selected}, **selected}
-        prev_detail = _read_json(run_dir / "warmth" / "selection.json")
+        prev_detail = _read_json(layout.selection)
         detail = {**{p: v for p, v in prev_detail.items() if p not in detail}, **detail}
     store.set_meta(META_SELECTED, selected)
-    _write_json(run_path(run_dir, "warmth", "selected.json"), selected)
-    _write_json(run_path(run_dir, "warmth", "selection.json"), detail)
+    _write_json(made(layout.selected), selected)
+    _write_json(made(layout.selection), detail)
     summary = {"metric_model": metric.label, "method": w.method, "n_prompts": len(prompts),
                "selection": w.selection, "selected": detail,
                "notes": [v["note"] for v in detail.values()
