@@ -270,7 +270,7 @@ def headline(run_dir: Path) -> dict[str, str]:
     """The headline numbers of RUN/stats/stats.json (the stats stage's summary holds only
     counts, and a skipped stage returns its stored summary), {} when there are none."""
     try:
-        data = json.loads((run_dir / "stats" / "stats.json").read_text(encoding="utf-8"))
+        data = json.loads(RunLayout(run_dir).stats.json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     head = data.get("headline") if isinstance(data, dict) else None
