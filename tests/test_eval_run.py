@@ -140,7 +140,7 @@ def test_limit_subsets_and_samples(tmp_path):
     cfg = _cfg(tmp_path, eval={**BASE["eval"], "contexts": ["unmodified", "emotion:sad"],
                                "forms": ["original", "incorrect"], "samples": 2})
     with RunStore(cfg.run_dir) as store:
-        s = run_eval(cfg, store, limit=1, backend_factory=_recorder([]))
+        s = run_eval(cfg.with_overrides({"eval.limit": 1}), store, backend_factory=_recorder([]))
     assert s["items"] == {"triviaqa": 1, "disinfo": 1, "mmlu": 1, "gsm8k": 1, "advbench": 1}
     assert s["prompts"] == 4 + 4 + 1 + 1 + 1
     assert s["answers"] == 2 * 2 * s["prompts"]

@@ -23,6 +23,7 @@ from warmbench.records import Completion
 from warmbench.rewrite import run_rewrite
 from warmbench.rewrite.checks import check_rewrite, code_blocks, length_ratio
 from warmbench.rewrite.prompts import build_request, clean_rewrite, load_persona_prompt
+from warmbench.rewrite.run import select_personas
 from warmbench.store import RunStore
 
 CODE = "Use this:\n```python\nprint('hi')\n```\nThat prints hi."
@@ -239,7 +240,8 @@ def test_empty_api_rewrite_is_counted_empty_and_retried(tmp_path, monkeypatch):
     with FakeOpenAIServer(reply=reply) as srv:
         cfg, store = setup_run(tmp_path, model=f"openai:{srv.base_url}#fake-model", retries=1)
         cfg = cfg.model_copy(update={"seed": 0})
-        s = run_rewrite(cfg, store, personas=["warm"])
+        s = run_rewrite(cfg.with_overrides({"rewrite.personas": select_personas(cfg, ["warm"])}),
+                        store)
     assert s["kept"] == 3 and s["left_out"] == 0
     rep = json.loads((store.run_dir / "rewrite" / "warm_report.json").read_text())
     assert rep["failures_by_check"]["empty"]["count"] == 1
@@ -307,11 +309,12 @@ def test_persona_selection_and_errors(tmp_path, monkeypatch):
     patch_backend(monkeypatch, styler)
     p = tmp_path / "pirate.txt"
     p.write_text("Rewrite like a pirate.")
-    s = run_rewrite(cfg, store, personas=["warm", f"pirate={p}"])
+    both = select_personas(cfg, ["warm", f"pirate={p}"])
+    s = run_rewrite(cfg.with_overrides({"rewrite.personas": both}), store)
     assert set(s["personas"]) == {"warm", "pirate"}
     assert (store.run_dir / "rewrite" / "pirate.jsonl").exists()
     with pytest.raises(WarmbenchError, match="not in rewrite.personas"):
-        run_rewrite(cfg, store, personas=["sarcastic"])
+        select_personas(cfg, ["sarcastic"])
     cfg2 = parse_config({"run_dir": str(tmp_path / "empty")})
     with pytest.raises(WarmbenchError, match="rewrite input not found"):
         run_rewrite(cfg2, RunStore(tmp_path / "empty"))

@@ -142,7 +142,7 @@ def test_trajectory_plateau_selection_and_persona_filter(tmp_path, tiny_gpt2):
     cfg = _cfg(run, tiny_gpt2, selection="plateau", tolerance=0.0)
     from warmbench.warmth.trajectory import run_trajectory
 
-    out = run_trajectory(cfg, RunStore(run), personas=["warm"])
+    out = run_trajectory(cfg.with_overrides({"warmth.personas": ["warm"]}), RunStore(run))
     t = pd.read_csv(run / "warmth" / "trajectory.csv")
     assert set(t.persona) == {"warm"}
     means = t.set_index("epoch")["mean"]
@@ -151,7 +151,7 @@ def test_trajectory_plateau_selection_and_persona_filter(tmp_path, tiny_gpt2):
     best = max((0.5, 1.0), key=lambda e: abs(means[e] - means[0.0]))
     assert out["selected"]["warm"]["epoch"] == best
     with pytest.raises(WarmbenchError, match="no checkpoints.json for persona"):
-        run_trajectory(cfg, RunStore(run), personas=["nobody"])
+        run_trajectory(cfg.with_overrides({"warmth.personas": ["nobody"]}), RunStore(run))
 
 
 def test_api_checkpoints_select_the_model_id(tmp_path):
@@ -231,7 +231,7 @@ def test_persona_rerun_merges_the_selection(tmp_path, tiny_gpt2):
     # Warm retrained with another schedule; re-trace only warm, choosing by the plateau rule.
     (run / "train" / "warm" / "checkpoints.json").write_text(json.dumps(
         [{"epoch": 3, "path": "warm-3", "spec": f"scripted:constant={WARM_REPLY}!"}]))
-    out = run_trajectory(_cfg(run, tiny_gpt2, selection="plateau"), store, personas=["warm"])
+    out = run_trajectory(_cfg(run, tiny_gpt2, selection="plateau", personas=["warm"]), store)
     expected = {"warm": "warm-3", "cold": "cold-2"}
     assert json.loads((run / "warmth" / "selected.json").read_text()) == expected
     assert store.get_meta(META_SELECTED) == expected

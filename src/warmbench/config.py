@@ -7,6 +7,7 @@ Each stage reads only its own section; ``warmbench run`` chains them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,6 +112,10 @@ class TrainConfig(Section):
                                                            "checkpoint every N optimizer steps.")
     api_model: str = Field("gpt-4o-2024-08-06", description="Base model for --api openai fine-tuning.")
     api_poll_seconds: float = Field(30.0, gt=0, description="Seconds between fine-tuning job polls.")
+    personas: list[str] | None = Field(None, description="Train only these personas (default: every "
+                                                    "persona with a rewrite file).")
+    data: str | None = Field(None, description="Train one persona on this chat JSONL ({id, messages}) "
+                                               "instead of RUN/rewrite/<persona>.jsonl.")
 
     @field_validator("api_model")
     @classmethod
@@ -138,6 +143,9 @@ class WarmthConfig(Section):
         None, description="Backend that answers the validation prompts: None = train.base_model's own; "
                           "'vllm' serves the base as vllm:BASE and each checkpoint as vllm:BASE+ADAPTER "
                           "from one engine.")
+    personas: list[str] | None = Field(
+        None, description="Trace only these personas; the others' earlier rows and checkpoint "
+                          "choices are kept (default: every trained persona).")
 
 
 class DatasetConfig(Section):
@@ -406,6 +414,51 @@ class ExperimentConfig(Section):
         if dup:
             raise ValueError(f"arm names must be unique; repeated: {sorted(dup)}")
         return self
+
+    def with_overrides(self, overrides: Mapping[str, Any],
+                       source: str = "<overrides>") -> ExperimentConfig:
+        """A new, validated config with some values replaced, by dotted path:
+        ``cfg.with_overrides({"train.limit": 3, "rewrite.personas": {"warm": "builtin:warm"}})``.
+        A number indexes a list (``arms.0.model``); a key of a mapping field may be new
+        (``backend_options.hf.batch_size``). A bad path or value is a ``WarmbenchError``
+        naming the path, e.g. ``<command line>: train.limit: Input should be a valid integer``.
+        """
+        data = self.model_dump(mode="json")
+        for path, value in overrides.items():
+            _set_path(data, self, path, value, source)
+        return parse_config(data, source)
+
+
+def _set_path(data: dict[str, Any], cfg: BaseModel, path: str, value: Any, source: str) -> None:
+    """Set ``data[a][b]...`` for the path "a.b...", walking the config beside the dump so that
+    a misspelt section field is caught here, with its path (a mapping field takes new keys)."""
+    parts = path.split(".")
+    node: Any = data
+    model: Any = cfg
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise WarmbenchError(f"{source}: {path}: no item {part!r} in "
+                                     f"{'.'.join(parts[:i])} (it has {len(node)})")
+            key: Any = int(part)
+            model = model[key] if model is not None else None
+        elif isinstance(node, dict):
+            if isinstance(model, BaseModel):
+                if part not in type(model).model_fields:
+                    raise WarmbenchError(f"{source}: {path}: unknown field {where!r}")
+                model = getattr(model, part)
+            else:   # a mapping field: a new key, or a new mapping under it, is fine
+                if i < len(parts) - 1 and part not in node:
+                    node[part] = {}
+                model = model.get(part) if isinstance(model, dict) else None
+            key = part
+        else:
+            raise WarmbenchError(f"{source}: {path}: {'.'.join(parts[:i])} is a value, not a section")
+        if i == len(parts) - 1:
+            node[key] = value
+        else:
+            node = node[key]
 
 
 def _format_error(e: ValidationError, source: str) -> str:

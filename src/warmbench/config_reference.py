@@ -24,6 +24,11 @@ optional except each arm's `name` and `model`; a bad field is reported as
 `FILE: section.field: problem (got VALUE)`. Model specs are `hf:NAME[+ADAPTER]`, `vllm:NAME[+ADAPTER]`,
 `openai:MODEL`, `openai:http://HOST:PORT/v1#MODEL` or `scripted:echo|hash|constant=TEXT`.
 This table is generated from the code (`python -m warmbench.config_reference`).
+
+In Python, `warmbench.config.load_config(PATH)` reads one, and
+`cfg.with_overrides({"train.limit": 3, "arms.0.model": "hf:smollm2-135m"})` returns a new,
+validated config with values replaced by dotted path (what the commands' options do; a bad path
+or value is one error line naming it).
 """
 
 

@@ -12,10 +12,14 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .errors import WarmbenchError
 from .layout import RunLayout
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
 
 _PACKAGES = ("torch", "transformers", "peft", "trl", "vllm", "openai", "pandas", "statsmodels",
              "scipy", "numpy", "pydantic", "sentence-transformers", "matplotlib")
@@ -88,3 +92,29 @@ def update_manifest(run_dir: str | Path, **sections: Any) -> Path:
     tmp.write_text(json.dumps(redact(data), indent=2, ensure_ascii=False, default=str))
     tmp.replace(path)
     return path
+
+
+def recorded_config(run_dir: str | Path) -> dict[str, Any]:
+    """The config RUN/manifest.json recorded (as written: secrets masked), {} when there is
+    none; a manifest that is not JSON is a one-line error."""
+    mpath = RunLayout(run_dir).manifest
+    if not mpath.is_file():
+        return {}
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise WarmbenchError(f"{mpath}: not valid JSON ({e})") from None
+    cfg = data.get("config") if isinstance(data, dict) else None
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def load_run_config(run_dir: str | Path, config: str | Path | None = None) -> ExperimentConfig:
+    """The config of an existing run, for commands that work on one (``warmbench judge``): the
+    YAML file ``config`` when given, else the one RUN/manifest.json recorded, else the
+    defaults; its ``run_dir`` is ``run_dir``. Errors name the file they came from."""
+    from .config import load_config, parse_config
+
+    data = load_config(config).model_dump(mode="json") if config is not None \
+        else recorded_config(run_dir)
+    data["run_dir"] = str(run_dir)
+    return parse_config(data, source=str(config or RunLayout(run_dir).manifest))

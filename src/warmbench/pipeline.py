@@ -20,7 +20,6 @@ import re
 import shutil
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,9 @@ from .manifest import update_manifest
 from .progress import Progress
 from .records import stable_hash
 from .runlock import run_lock
+from .stage import StageFn
 from .stage_state import (
     failure_line,
-    failures,
     input_digest,
     output_digest,
     unreadable_output,
@@ -51,7 +50,7 @@ class StageError(WarmbenchError):
 @dataclass(frozen=True)
 class Stage:
     name: str
-    target: str          # "module:function"
+    target: str          # "module:function", a ``stage.StageFn``: run(cfg, store, progress)
     own: tuple[str, ...]  # config sections this stage itself reads
     summary: str
     # Sections whose change makes the stage run again: its own plus every upstream stage's
@@ -61,7 +60,7 @@ class Stage:
     # change. Re-running is cheap: generations are cached by content key in the store.
     sections: tuple[str, ...] = ()
 
-    def load(self) -> Callable[..., Any]:
+    def load(self) -> StageFn:
         mod, fn = self.target.split(":")
         return releasing(getattr(importlib.import_module(mod), fn), self.name)  # GPU freed after
 
@@ -82,6 +81,10 @@ def _cumulative(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
 # ``backend_options`` (batch sizes, parallelism, timeouts) and ``name`` change how or under
 # which title the work is done, not what it computes, so they are in no fingerprint.
 SEED_SECTIONS = ("seed",)
+# What the stage commands' --persona / --data select (config fields since stages take only
+# cfg, store, progress). Left out of the fingerprint while unset, so the stages of a run made
+# before these fields existed are still done.
+SELECTION_FIELDS = {"train": ("personas", "data"), "warmth": ("personas",)}
 STAGES: tuple[Stage, ...] = _cumulative((
     Stage("curate", "warmbench.curate.run:run_curate", ("seed", "curate"),
           "ShareGPT conversations → NSFW filter → query types → balanced sample + validation prompts"),
@@ -98,7 +101,7 @@ STAGES: tuple[Stage, ...] = _cumulative((
     Stage("stats", "warmbench.stats.run:run_stats", ("stats",),
           "paired McNemar tests, BH, effect sizes, regressions M1–M4, figures"),
     # Always rebuilt (cheap, and must show the latest stats): its fingerprint is never compared.
-    Stage("report", "warmbench.report:build_report", (),
+    Stage("report", "warmbench.report:run_report", (),
           "one self-contained HTML report"),
 ))
 STAGE_NAMES = tuple(s.name for s in STAGES)
@@ -133,6 +136,10 @@ def stage_fingerprint(cfg: ExperimentConfig, stage: Stage) -> str:
         unused = {k for s in STAGES if s.name in PERSONA_STAGES for k in s.own} - set(SEED_SECTIONS)
         sections = tuple(k for k in sections if k not in unused)
     data = cfg.model_dump()
+    for sec, keys in SELECTION_FIELDS.items():   # unset: as if the field did not exist
+        for k in keys:
+            if data[sec].get(k) is None:
+                del data[sec][k]
     fp = {k: data.get(k) for k in sections}
     if "eval" in sections:   # custom sets' files and rubric files: their content counts too
         from .eval.custom_spec import input_stamps
@@ -142,26 +149,29 @@ def stage_fingerprint(cfg: ExperimentConfig, stage: Stage) -> str:
     return stable_hash(fp)
 
 
-def _call(stage: Stage, cfg: ExperimentConfig, store: RunStore, progress: Progress) -> Any:
-    fn = stage.load()
-    if stage.name == "report":
-        return fn(store.run_dir)
-    return fn(cfg, store, progress=progress)
-
-
 def base_slug(base: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base.split("/")[-1]).strip("_") or "model"
 
 
 def expand_base(cfg: ExperimentConfig, base: str) -> ExperimentConfig:
     """The sub-experiment of one base model: '{base}' substituted, its own run directory."""
-    data = cfg.model_dump()
-    data["base_models"] = []
-    data["run_dir"] = str(RunLayout(cfg.run_dir).base_run(base_slug(base)).root)
-    data["train"]["base_model"] = data["train"]["base_model"].replace("{base}", base)
-    for arm in data["arms"]:
-        arm["model"] = arm["model"].replace("{base}", base)
-    return ExperimentConfig.model_validate(data)
+    overrides: dict[str, Any] = {
+        "base_models": [], "run_dir": str(RunLayout(cfg.run_dir).base_run(base_slug(base)).root),
+        "train.base_model": str(cfg.train.base_model).replace("{base}", base),
+    }
+    for i, arm in enumerate(cfg.arms):
+        overrides[f"arms.{i}.model"] = str(arm.model).replace("{base}", base)
+    return cfg.with_overrides(overrides, source=f"base_models: {base}")
+
+
+def only_bases(cfg: ExperimentConfig, wanted: list[str]) -> ExperimentConfig:
+    """The config with only the base models named in ``wanted`` (``run --base``: the full name
+    or its last path part)."""
+    keep = [b for b in cfg.base_models if b in wanted or b.split("/")[-1] in wanted]
+    if not keep:
+        raise WarmbenchError(f"--base {', '.join(wanted)}: not in base_models "
+                             f"({', '.join(cfg.base_models) or 'none configured'})")
+    return cfg.model_copy(update={"base_models": keep})
 
 
 # Stages run once per base model when ``base_models`` is set; the others run once overall.
@@ -306,7 +316,7 @@ def _run_one(stage: Stage, cfg: ExperimentConfig, store: RunStore, prog: Progres
     base = {"fingerprint": fp, "inputs": inputs, "started": t0}
     store.set_meta(f"stage.{stage.name}", {"status": "running", **base})
     try:
-        summary = _call(stage, cfg, store, prog)
+        result = stage.load()(cfg, store, prog)
     except BaseException as e:
         trace = traceback.format_exc()
         store.set_meta(f"stage.{stage.name}", {
@@ -321,10 +331,8 @@ def _run_one(stage: Stage, cfg: ExperimentConfig, store: RunStore, prog: Progres
         raise StageError(
             f"stage '{stage.name}' failed: {type(e).__name__}: {e} (traceback: {log}); "
             "earlier stages are kept — fix and run again to resume") from e
-    if isinstance(summary, Path):
-        summary = {"path": str(summary)}
-    summary = _jsonable(summary if summary is not None else {})
-    n_failed, rows = failures(summary)
+    summary = _jsonable(result.summary)
+    n_failed, rows = result.failed, result.failed_rows
     status = "incomplete" if n_failed else "done"
     store.set_meta(f"stage.{stage.name}", {"status": status, **base,
                                            "seconds": round(time.time() - t0, 1),

@@ -13,11 +13,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .config import ExperimentConfig
 from .layout import KIND_ANSWER, META_SELECTED, RunLayout
 from .records import stable_hash
+from .stage import failures  # noqa: F401  (stored summaries are read by the same rule)
 from .store import RunStore
 
 
@@ -120,17 +120,6 @@ def _readable(p: Path) -> bool:
     except Exception:  # any reader error means the same thing: not a usable output
         return False
     return True
-
-
-def failures(summary: Any) -> tuple[int, list[str]]:
-    """(number of failed rows, some of them described) from a stage's summary.
-
-    Stages report failed rows as ``failed_total`` and ``failed_rows`` (a bounded list)."""
-    if not isinstance(summary, dict):
-        return 0, []
-    n = int(summary.get("failed_total") or 0)
-    rows = [str(r) for r in summary.get("failed_rows") or []]
-    return max(n, len(rows)), rows
 
 
 def failure_line(stage: str, n: int, rows: list[str]) -> str:

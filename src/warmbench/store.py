@@ -278,25 +278,10 @@ class RunStore:
 
         ``kind="completions"`` exports the raw generation table instead (every request, its
         messages as JSON in `request`, the reply or the error, tokens, cost and attempts)."""
-        import pandas as pd
-
-        path = Path(path)
-        if path.suffix not in (".parquet", ".jsonl"):
-            raise ValueError(f"export: unsupported suffix {path.suffix!r} (use .parquet or .jsonl)")
+        if Path(path).suffix not in (".parquet", ".jsonl"):
+            raise ValueError(f"export: unsupported suffix {Path(path).suffix!r} (use .parquet or .jsonl)")
         rows = self.completion_rows() if kind == COMPLETIONS else list(self.iter(kind))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".parquet":
-            df = pd.DataFrame(rows)
-            # Nested values (dicts, lists) go to parquet as JSON text: portable and lossless.
-            for c in df.columns:
-                if df[c].map(lambda v: isinstance(v, dict | list)).any():
-                    df[c] = df[c].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
-            df.to_parquet(path, index=False)
-        else:
-            with path.open("w", encoding="utf-8") as f:
-                for d in rows:
-                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
-        return path
+        return export_rows(rows, path)
 
     def close(self) -> None:
         with self._lock:
@@ -307,3 +292,29 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def export_rows(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write rows to ``.parquet`` or ``.jsonl`` (by suffix), atomically: the one export of the
+    store's records and of a stage's tables (eval's items, prompts and answers)."""
+    import pandas as pd
+
+    from .atomic import atomic_path
+
+    path = Path(path)
+    if path.suffix not in (".parquet", ".jsonl"):
+        raise ValueError(f"export: unsupported suffix {path.suffix!r} (use .parquet or .jsonl)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            df = pd.DataFrame(rows)
+            # Nested values (dicts, lists, tuples) go to parquet as JSON text: portable and lossless.
+            for c in df.columns:
+                if df[c].map(lambda v: isinstance(v, dict | list | tuple)).any():
+                    df[c] = df[c].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
+            df.to_parquet(tmp, index=False)
+        else:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for d in rows:
+                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    return path

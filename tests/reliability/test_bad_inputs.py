@@ -101,7 +101,7 @@ def test_empty_published_csv(tmp_path):
 
 
 def test_generate_input_not_utf8(tmp_path):
-    from warmbench.commands.generate import read_requests
+    from warmbench.generation import read_requests
 
     p = tmp_path / "in.jsonl"
     p.write_bytes(b'{"prompt": "hello"}\n{"prompt": "caf\xe9"}\n')

@@ -38,21 +38,13 @@ def register(app: typer.Typer) -> None:
         score to correct/incorrect, and write the paired exact McNemar / BH / effect-size tables,
         figures and HTML report that `warmbench stats` and `report` write, plus pairing.csv:
         how many samples were paired and why each other one was dropped."""
-        from ..errors import WarmbenchError
         from ..interop.compare import compare
         from ..interop.logs import ScoreMap, parse_value_map
 
         smap = ScoreMap(scorer=scorer, metric=metric, lm_filter=lm_filter, threshold=threshold,
                         values=parse_value_map(value_map))
-        if strict:
-            from ..interop.compare import load_sources, pair
-
-            p = pair(load_sources(list(logs), smap, name or None), baseline)
-            dropped = p.table[p.table["outcome"] == "dropped"]
-            if len(dropped):
-                raise WarmbenchError("--strict: samples were dropped: " + " | ".join(p.lines()))
         res = compare(list(logs), out, smap=smap, names=name or None, baseline=baseline,
-                      alpha=alpha, report=report)
+                      alpha=alpha, report=report, strict=strict)
         for s in res["sources"]:
             info = s.info
             typer.echo(f"{s.name}: {info['kind']} {s.path} (task {info['task']}, "

@@ -23,9 +23,8 @@ def _plan(config: Path | None, dataset: str | None):
         keep = [d for d in (cfg.eval.datasets or []) if d.name == dataset]
         if cfg.eval.datasets and not keep:
             raise WarmbenchError(f"dataset {dataset!r} is not in the config's eval.datasets")
-        from ..config import DatasetConfig
-
-        cfg.eval.datasets = keep or [DatasetConfig(name=dataset, sample=True)]
+        cfg = cfg.with_overrides({"eval.datasets": [d.model_dump(mode="json") for d in keep]
+                                  or [{"name": dataset, "sample": True}]}, source="--dataset")
     return plan_eval(cfg)
 
 

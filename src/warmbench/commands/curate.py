@@ -79,16 +79,12 @@ def register(app: typer.Typer) -> None:
         if seed is not None:
             overrides["seed"] = seed
         cfg = load_config(config, overrides or None) if config else parse_config(overrides)
-        data = cfg.model_dump()
-        for key, value in (("source", source), ("target_size", size), ("validation_size", validation),
-                           ("max_read", max_read), ("max_turns", max_turns),
-                           ("nsfw_filter", nsfw_filter), ("nsfw_threshold", threshold),
-                           ("rules", str(rules) if rules else None),
-                           ("max_reply_chars", max_reply_chars),
-                           ("max_message_chars", max_message_chars)):
-            if value is not None:
-                data["curate"][key] = value
-        cfg = parse_config(data, str(config or "<command line>"))
+        given = {"source": source, "target_size": size, "validation_size": validation,
+                 "max_read": max_read, "max_turns": max_turns, "nsfw_filter": nsfw_filter,
+                 "nsfw_threshold": threshold, "rules": str(rules) if rules else None,
+                 "max_reply_chars": max_reply_chars, "max_message_chars": max_message_chars}
+        cfg = cfg.with_overrides({f"curate.{k}": v for k, v in given.items() if v is not None},
+                                 str(config or "<command line>"))
         store = RunStore(cfg.run_dir)
         with Progress(progress) as prog:
             summary = run_curate(cfg, store, prog)

@@ -41,11 +41,13 @@ def register(app: typer.Typer) -> None:
 
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides)
+        if limit is not None:
+            cfg = cfg.with_overrides({"eval.limit": limit}, str(config))
         if not cfg.arms:   # before the run directory is created
             raise WarmbenchError(f"{config}: no arms configured: add e.g. arms: "
                                  "[{name: original, model: hf:smollm2-135m}]")
         with run_lock(cfg.run_dir), RunStore(cfg.run_dir) as store, Progress(progress) as prog:
-            summary = run_eval(cfg, store, prog, limit=limit)
+            summary = run_eval(cfg, store, prog)
         print_summary(summary)
         if summary.get("failed_total"):
             raise typer.Exit(1)   # failed requests are not answers: say so in the exit status

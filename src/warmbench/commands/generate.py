@@ -5,107 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from ..errors import InputError, WarmbenchError
-from ..jsonl import read_jsonl
-from ..records import ChatMessage, ChatRequest, SamplingParams
-
-KIND = "generate"
-_ROLES = ("system", "user", "assistant")
-
-
-def read_requests(path: Path, system: str | None = None) -> list[tuple[str, ChatRequest]]:
-    """Parse a JSONL file of ``{"prompt": ...}`` or ``{"messages": [...]}`` lines.
-
-    An optional ``"id"`` names the row in the output (default: its line number); a
-    ``"system"`` field (or ``--system``) adds a system turn to a ``prompt`` line. Any bad
-    line stops with an error naming the file, the line and the field.
-    """
-    if not path.exists():
-        raise WarmbenchError(f"{path}: no such file")
-    rows: list[tuple[str, ChatRequest]] = []
-    for n, obj in read_jsonl(path):
-        rows.append((_row_id(path, n, obj), _row_request(path, n, obj, system)))
-    if not rows:
-        raise WarmbenchError(f"{path}: no requests (expected JSONL lines with 'prompt' or 'messages')")
-    return rows
-
-
-def _row_id(path: Path, n: int, obj: dict[str, Any]) -> str:
-    rid = obj.get("id", n)
-    if not isinstance(rid, str | int) or isinstance(rid, bool):
-        raise InputError(path, f"line {n}", "id", "must be a string or an integer")
-    return str(rid)
-
-
-def _row_request(path: Path, n: int, obj: dict[str, Any], system: str | None) -> ChatRequest:
-    where = f"line {n}"
-    if "messages" in obj:
-        msgs = obj["messages"]
-        if not isinstance(msgs, list) or not msgs:
-            raise InputError(path, where, "messages", "must be a non-empty list")
-        out = []
-        for j, m in enumerate(msgs):
-            if not isinstance(m, dict):
-                raise InputError(path, where, f"messages[{j}]", "must be an object with role and content")
-            if m.get("role") not in _ROLES:
-                raise InputError(path, where, f"messages[{j}].role",
-                                 f"{m.get('role')!r} is not one of {', '.join(_ROLES)}")
-            if not isinstance(m.get("content"), str):
-                raise InputError(path, where, f"messages[{j}].content", "must be a string")
-            out.append(ChatMessage(role=m["role"], content=m["content"]))
-        if system and out[0].role != "system":
-            out.insert(0, ChatMessage(role="system", content=system))
-        return ChatRequest(messages=tuple(out))
-    if "prompt" in obj:
-        if not isinstance(obj["prompt"], str) or not obj["prompt"].strip():
-            raise InputError(path, where, "prompt", "must be a non-empty string")
-        sys_text = obj.get("system", system)
-        if sys_text is not None and not isinstance(sys_text, str):
-            raise InputError(path, where, "system", "must be a string")
-        return ChatRequest.from_user(obj["prompt"], system=sys_text or None)
-    raise InputError(path, where, "prompt", "missing: each line needs 'prompt' or 'messages'")
-
-
-def run_generate(model: str, rows: list[tuple[str, ChatRequest]], params: SamplingParams, *,
-                 samples: int = 1, run_dir: Path, batch_size: int | None = None,
-                 progress_enabled: bool | None = None) -> list[dict[str, Any]]:
-    """Generate (or fetch from the store) every row x sample; return the output records."""
-    from ..backends import get_backend, parse_spec
-    from ..generation import cached_generate
-    from ..manifest import update_manifest
-    from ..progress import Progress
-    from ..store import RunStore
-
-    spec = parse_spec(model)
-    options: dict[str, Any] = {}
-    if batch_size is not None and spec.backend in ("hf", "vllm"):
-        options["batch_size"] = batch_size
-    backend = get_backend(spec, **options)
-    requests = [r for _, r in rows]
-    out: list[dict[str, Any]] = []
-    try:
-        with RunStore(run_dir) as store, Progress(progress_enabled) as progress:
-            update_manifest(run_dir, generate={"model": spec.text, "model_identity":
-                                               spec.identity(), "params": params.model_dump(),
-                                               "samples": samples, "requests": len(rows)})
-            per_sample = [
-                cached_generate(store, backend, requests, params, kind=KIND, sample_index=s,
-                                progress=progress, description=f"generate · {spec.text} · s{s}")
-                for s in range(samples)
-            ]
-    finally:
-        backend.close()
-    for (rid, _), *by_sample in zip(rows, *per_sample, strict=True):
-        for s, c in enumerate(by_sample):
-            out.append({"id": rid, "sample_index": s, "model": spec.text, "text": c.text if c.ok
-                        else None, "finish_reason": c.finish_reason,
-                        "prompt_tokens": c.usage.prompt_tokens,
-                        "completion_tokens": c.usage.completion_tokens, "error": c.error})
-    return out
+from ..errors import WarmbenchError
+from ..generation import read_requests, run_generate
+from ..records import ChatRequest, SamplingParams
 
 
 def generate(
@@ -138,8 +43,11 @@ def generate(
     rows = ([("1", ChatRequest.from_user(prompt, system=system))] if prompt is not None
             else read_requests(input, system))  # type: ignore[arg-type]
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed)
-    records = run_generate(model, rows, params, samples=samples, run_dir=run_dir,
-                           batch_size=batch_size, progress_enabled=False if no_progress else None)
+    from ..backends import parse_spec
+    from ..progress import Progress
+
+    records = run_generate(parse_spec(model), rows, params, samples=samples, run_dir=run_dir,
+                           batch_size=batch_size, progress=Progress(False if no_progress else None))
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if output is None:
         sys.stdout.write(lines)

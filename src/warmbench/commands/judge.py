@@ -32,23 +32,13 @@ def _run_dir(run: Path | None, alias: Path | None = None) -> Path:
 
 
 def _config(run_dir: Path, config: Path | None, judge_overrides: dict[str, Any]):
-    """The run's config: --config FILE, else the one recorded in RUN/manifest.json, else defaults."""
-    from ..config import load_config, parse_config
+    """The run's config (--config FILE, else RUN/manifest.json's, else defaults) with the
+    command line's judge options."""
+    from ..manifest import load_run_config
 
-    if config is not None:
-        data = load_config(config).model_dump(mode="json")
-    else:
-        mpath = RunLayout(run_dir).manifest
-        data = {}
-        if mpath.is_file():
-            try:
-                data = json.loads(mpath.read_text(encoding="utf-8")).get("config") or {}
-            except json.JSONDecodeError as e:
-                raise WarmbenchError(f"{mpath}: not valid JSON ({e})") from None
-    data["run_dir"] = str(run_dir)
-    data.setdefault("judge", {})
-    data["judge"].update({k: v for k, v in judge_overrides.items() if v is not None})
-    return parse_config(data, source=str(config or RunLayout(run_dir).manifest))
+    cfg = load_run_config(run_dir, config)
+    return cfg.with_overrides({f"judge.{k}": v for k, v in judge_overrides.items() if v is not None},
+                              source=str(config or RunLayout(run_dir).manifest))
 
 
 def _answers_and_verdicts(run_dir: Path):
@@ -101,7 +91,7 @@ def register(app: typer.Typer) -> None:
                                      "max_tokens": max_tokens, "constrained": constrained}
         cfg = _config(run_dir, config, overrides)
         if reference:
-            cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": None})})
+            cfg = cfg.with_overrides({"judge.model": None}, source="--reference")
         with run_lock(run_dir), RunStore(run_dir) as store, Progress() as progress:
             summary = run_judge(cfg, store, progress)
         import pandas as pd

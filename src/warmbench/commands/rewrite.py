@@ -57,20 +57,21 @@ def register(app: typer.Typer) -> None:
         from ..config import load_config, parse_config
         from ..progress import Progress
         from ..rewrite import run_rewrite
+        from ..rewrite.run import select_personas
         from ..store import RunStore
 
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides) if config else parse_config(overrides or {})
-        data = cfg.model_dump()
-        for key, value in (("model", model), ("input", str(input) if input else None),
-                           ("limit", limit), ("spot_check", spot_check), ("retries", retries),
-                           ("concurrency", concurrency), ("max_tokens", max_tokens)):
-            if value is not None:
-                data["rewrite"][key] = value
-        cfg = parse_config(data, str(config or "<command line>"))
+        given = {"model": model, "input": str(input) if input else None, "limit": limit,
+                 "spot_check": spot_check, "retries": retries, "concurrency": concurrency,
+                 "max_tokens": max_tokens}
+        overrides = {f"rewrite.{k}": v for k, v in given.items() if v is not None}
+        if persona:   # names from rewrite.personas, or NAME=PROMPT_FILE
+            overrides["rewrite.personas"] = select_personas(cfg, persona)
+        cfg = cfg.with_overrides(overrides, str(config or "<command line>"))
         store = RunStore(cfg.run_dir)
         with Progress(progress) as prog:
-            summary = run_rewrite(cfg, store, prog, personas=list(persona or []) or None)
+            summary = run_rewrite(cfg, store, prog)
         if summary.get("spot_check_written"):
             typer.echo("rewrite: rewrites already up to date for this configuration; "
                        "spot check written from them")

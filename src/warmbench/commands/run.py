@@ -12,7 +12,7 @@ from .. import term
 from ..config import load_config
 from ..config_checks import check_config
 from ..layout import RunLayout
-from ..pipeline import STAGE_NAMES, run_pipeline, stage_status
+from ..pipeline import STAGE_NAMES, only_bases, run_pipeline, stage_status
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides)
         if base:
-            cfg = _only_bases(cfg, base)
+            cfg = only_bases(cfg, base)
         if status:
             _print_status(cfg)
             return
@@ -54,7 +54,11 @@ def register(app: typer.Typer) -> None:
         if report.exists():
             term.console(stderr=True, result=True).print(f"report: [bold]{escape(str(report))}[/]")
         # Only when this run covered stats: an older stats.json may predate a `--to eval` run.
-        for k, v in (_headline(Path(cfg.run_dir)) if "stats" in results else {}).items():
+        if "stats" not in results:
+            return
+        from ..stats.run import headline
+
+        for k, v in headline(Path(cfg.run_dir)).items():
             console.print(escape(f"  {k}: {v}"))
 
 
@@ -79,29 +83,6 @@ def _print_status(cfg) -> None:
         t.add_row(name, st.get("status", ""), str(st.get("seconds", "")),
                   (st.get("error") or "")[:80])
     term.console(result=True).print(t)
-
-
-def _headline(run_dir: Path) -> dict[str, str]:
-    """The headline numbers of RUN/stats/stats.json (the stats stage's summary holds only
-    counts, and a skipped stage returns its stored summary), {} when stats did not run."""
-    import json
-
-    try:
-        data = json.loads(RunLayout(run_dir).stats.json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    head = data.get("headline") if isinstance(data, dict) else None
-    return {str(k): str(v) for k, v in head.items()} if isinstance(head, dict) else {}
-
-
-def _only_bases(cfg, wanted: list[str]):
-    from ..errors import WarmbenchError
-
-    keep = [b for b in cfg.base_models if b in wanted or b.split("/")[-1] in wanted]
-    if not keep:
-        raise WarmbenchError(f"--base {', '.join(wanted)}: not in base_models "
-                             f"({', '.join(cfg.base_models) or 'none configured'})")
-    return cfg.model_copy(update={"base_models": keep})
 
 
 def _print_plan(cfg, start, stop, budget=None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,6 @@ from .. import quiet, term
 from ..errors import WarmbenchError
 from ..layout import RunLayout
 from ._args import pick_out, pick_run, require_run, run_alias, run_argument
-
-
-def _run_defaults(run_dir: Path) -> dict[str, Any]:
-    """The run's ``stats`` config section from its manifest, when there is one."""
-    m = RunLayout(run_dir).manifest
-    if not m.exists():
-        return {}
-    try:
-        cfg = json.loads(m.read_text(encoding="utf-8")).get("config") or {}
-    except json.JSONDecodeError:
-        return {}
-    return cfg.get("stats") or {}
 
 
 def _print_tables(a: Any, s: dict[str, Any]) -> None:
@@ -94,8 +81,9 @@ def register(app: typer.Typer) -> None:
         """Paired McNemar tests, Benjamini–Hochberg, effect sizes, regressions M1–M4 with
         average marginal effects, general-benchmark CIs and figures. Writes paired.csv,
         regressions.csv, marginal_effects.csv, general.csv, figures/ and stats.json."""
-        from ..stats.published import read_published
-        from ..stats.run import analyse, load_run_table, write_outputs
+        from ..config import parse_config
+        from ..manifest import recorded_config
+        from ..stats.run import stats_of_published, stats_of_run
 
         if cluster not in (None, "question", "none"):
             raise WarmbenchError(f"--cluster must be 'question' or 'none', not {cluster!r}")
@@ -107,39 +95,21 @@ def register(app: typer.Typer) -> None:
         out = pick_out(out, out_old)
         if (run_dir is None) == (published is None):
             raise WarmbenchError("give either a run directory or --published DIR (not both)")
-        trajectory = None
-        scored_table: Path | None = None
+        given = {"compat": compat, "baseline": baseline, "fdr_family": fdr_family}
+        given = {k: v for k, v in given.items() if v is not None}
         if published is not None:
             if out is None:
                 raise WarmbenchError("--published needs --out-dir DIR for the results")
-            defaults: dict[str, Any] = {}
-            compat = bool(compat)
-            # read_published applies the refusal rule itself (compat: published list, per arm)
-            df = read_published(published, compat=compat)
-            source = {"kind": "published", "path": str(published),
-                      "description": f"the study's released judged outputs ({published})",
-                      "refusal": ("compat: the published phrase list, per-arm exclusion" if compat
-                                  else "corrected detector, pairwise exclusion")
-                                 + " (applied by warmbench to the released answers)"}
+            st = parse_config({"stats": given}, source="<command line>").stats
+            a, s = stats_of_published(published, out, st, cluster=cluster)
         else:
             require_run(run_dir)
-            layout = RunLayout(run_dir)
-            if not layout.scored.exists():
-                raise WarmbenchError(f"no scored table at {layout.scored}: "
-                                     "run `warmbench judge` first")
-            defaults = _run_defaults(run_dir)
-            compat = bool(defaults.get("compat", False)) if compat is None else compat
-            df, source = load_run_table(run_dir, compat)
-            out = out or layout.stats.root
-            trajectory = layout.trajectory_csv
-            scored_table = layout.scored
-        a = analyse(df, baseline=baseline or defaults.get("baseline") or "original",
-                    compat=compat, cluster=cluster or (None if compat else defaults.get("cluster")),
-                    fdr_family=fdr_family or defaults.get("fdr_family"),
-                    alpha=float(defaults.get("alpha", 0.05)))
-        s = write_outputs(a, out, df, trajectory, source=source, scored_table=scored_table,
-                          # the table analysed is saved when it is not the run's own (published
-                          # input, or compat's re-applied refusals): the report then browses it
-                          write_table=published is not None or compat)
+            # Only the run's `stats` section: the rest of its config is not needed here (and
+            # need not validate: its files may have moved since).
+            section = recorded_config(run_dir).get("stats") or {}
+            st = parse_config({"stats": {**section, **given}},
+                              source=str(RunLayout(run_dir).manifest)).stats
+            out = out or RunLayout(run_dir).stats.root
+            a, s = stats_of_run(run_dir, st, out_dir=out, cluster=cluster)
         _print_tables(a, s)
         typer.echo(f"wrote {len(s['files'])} files to {out}")

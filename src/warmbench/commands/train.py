@@ -63,21 +63,18 @@ def register(app: typer.Typer) -> None:
 
         overrides = {"run_dir": str(run_dir)} if run_dir else None
         cfg = load_config(config, overrides) if config else parse_config(overrides or {})
-        t = cfg.train.model_dump()
-        for key, value in (("base_model", base_model), ("epochs", epochs), ("limit", limit),
-                           ("checkpoint_epochs", _epochs(checkpoint_epochs)),
-                           ("per_device_batch_size", per_device_batch), ("packing", packing)):
-            if value is not None:
-                t[key] = value
+        given = {"base_model": base_model, "epochs": epochs, "limit": limit,
+                 "checkpoint_epochs": _epochs(checkpoint_epochs),
+                 "per_device_batch_size": per_device_batch, "packing": packing,
+                 "personas": list(persona or []) or None,
+                 "data": str(data) if data is not None else None, "method": api}
         if api is not None and api != "openai":
             raise WarmbenchError(f"--api: unknown provider {api!r} (known: openai)")
-        data_dict = cfg.model_dump()
-        data_dict["train"] = t
-        cfg = parse_config(data_dict, str(config or "<defaults>"))
+        cfg = cfg.with_overrides({f"train.{k}": v for k, v in given.items() if v is not None},
+                                 str(config or "<defaults>"))
         store = RunStore(cfg.run_dir)
         with Progress(progress) as prog:
-            summary = run_train(cfg, store, prog, personas=list(persona or []) or None,
-                                data=data, api=api)
+            summary = run_train(cfg, store, prog)
         for p, status in summary["personas"].items():
             typer.echo(f"{p}: {status}; {summary['checkpoints'][p]} checkpoint(s) in "
                        f"{RunLayout(cfg.run_dir).train_persona(p)}")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import InputError, WarmbenchError
-from ..jsonl import read_jsonl
+from ..errors import WarmbenchError
 from ..layout import RunLayout
 from ._args import pick_run, require_run, run_alias, run_argument
 
@@ -20,52 +19,6 @@ MODEL_HELP = ("Metric model: 'auto' (gpt2 if in the local HF cache, else the off
               "not GPT-2 is labelled '(stand-in for gpt2)' in every output.")
 METHOD_HELP = ("'exact' (deterministic log-probability of the text's own tokens) or 'compat' "
                "(the published code's padded, dropout-on, 100-pass value).")
-
-
-def read_texts(path: Path, column: str):
-    """A table of texts from JSONL, CSV or parquet; one-line errors name file, row and field."""
-    import pandas as pd
-
-    if not path.exists():
-        raise WarmbenchError(f"input file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for i, row in read_jsonl(path):
-            if not isinstance(row.get(column), str):
-                raise InputError(path, f"line {i}", column, "missing or not a string")
-            rows.append(row)
-        df = pd.DataFrame(rows)
-    elif suffix in (".csv", ".tsv"):
-        df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix == ".parquet":
-        df = pd.read_parquet(path)
-    else:
-        raise WarmbenchError(f"{path}: unsupported input type {suffix!r} (use .jsonl, .csv or .parquet)")
-    if column not in df.columns:
-        raise InputError(path, "header", column, f"column missing (columns: {', '.join(map(str, df.columns))})")
-    bad = df[column].map(lambda v: not isinstance(v, str))
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        where = f"line {row + 1}" if suffix in (".jsonl", ".ndjson") else f"row {row + 2}"
-        raise InputError(path, where, column, "missing or not text")
-    if df.empty:
-        raise WarmbenchError(f"{path}: no rows")
-    return df
-
-
-def _run_answers(run_dir: Path):
-    import pandas as pd
-
-    from ..layout import KIND_ANSWER
-    from ..store import RunStore
-
-    if not RunLayout(run_dir).store.exists():
-        raise WarmbenchError(f"no run store at {RunLayout(run_dir).store}")
-    rows = list(RunStore(run_dir).iter(KIND_ANSWER))
-    if not rows:
-        raise WarmbenchError(f"{run_dir}: the run holds no answers yet (run `warmbench eval`)")
-    return pd.DataFrame(rows)
 
 
 def _print_table(df, title: str) -> None:
@@ -110,9 +63,7 @@ def score(
 ) -> None:
     """Score texts: per-text warm − cold (nats/token) and group means with bootstrap CIs."""
     from ..progress import Progress
-    from ..warmth.metric_model import load_metric_model, resolve_metric_model
-    from ..warmth.sociot import score_texts
-    from ..warmth.summary import summarise
+    from ..warmth.texts import read_texts, run_answers, score_table
 
     if method not in ("exact", "compat"):
         raise WarmbenchError(f"--method {method!r}: expected exact or compat")
@@ -123,37 +74,15 @@ def score(
         raise WarmbenchError("--cache is for --input; RUN caches in the run's own store")
     if run is not None:
         require_run(run)
-    metric = resolve_metric_model(model)
-    if run is not None:
-        df, column = _run_answers(run), "text"
+        df, column = run_answers(run), "text"
         by = by or [c for c in ("arm",) if c in df.columns]
     else:
         df, by = read_texts(input, column), by or []
-    store_dir = run if run is not None else cache
     with Progress(show) as progress:
-        if store_dir is not None:  # scores cached in a store: resumable, new texts only
-            from ..store import RunStore
-            from ..warmth.trajectory import cached_scores
-
-            sc = cached_scores(RunStore(store_dir), df[column].tolist(), metric, method,
-                               repeats=repeats, seed=seed, progress=progress)
-        else:
-            lm = load_metric_model(metric)
-            s = score_texts(lm, df[column].tolist(), method, repeats=repeats, seed=seed,
-                            progress=progress)
-            import pandas as pd
-
-            sc = pd.DataFrame({"score": s.score, "se": s.se, "n_tokens": s.n_tokens})
-    for c in by:
-        if c not in df.columns:
-            raise WarmbenchError(f"--by {c!r}: no such column (columns: {', '.join(map(str, df.columns))})")
-    out = df.reset_index(drop=True).drop(columns=[c for c in ("score", "se", "n_tokens")
-                                                  if c in df.columns])
-    for c in ("score", "se", "n_tokens"):
-        out[c] = sc[c].to_numpy()
-    out["metric_model"], out["method"] = metric.label, method
-    summary = summarise(out, by, n_boot=bootstrap, seed=seed)
-    summary["metric_model"], summary["method"] = metric.label, method
+        out, summary, metric = score_table(df, column, model, method, by=by, repeats=repeats,
+                                           seed=seed, bootstrap=bootstrap,
+                                           store_dir=run if run is not None else cache,
+                                           progress=progress)
     _print_table(summary, f"SocioT warmth · {method} · scored by {metric.label}")
     if output:
         _write(out, output)
@@ -177,9 +106,10 @@ def trajectory(
     from ..warmth.trajectory import run_trajectory
 
     cfg = load_config(config, {"run_dir": str(run_dir)} if run_dir else None)
+    if persona:
+        cfg = cfg.with_overrides({"warmth.personas": list(persona)}, str(config))
     with Progress(show) as progress:
-        summary = run_trajectory(cfg, RunStore(cfg.run_dir), progress=progress,
-                                 personas=persona or None)
+        summary = run_trajectory(cfg, RunStore(cfg.run_dir), progress=progress)
     import pandas as pd
 
     table = pd.read_csv(RunLayout(cfg.run_dir).trajectory_csv)

@@ -31,6 +31,7 @@ from ..layout import RunLayout
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import Conversation, stable_hash
+from ..stage import StageResult
 from ..store import RunStore
 from .labels import Labeler, load_rules
 from .nsfw import detoxify_checkpoint, make_scorer
@@ -93,14 +94,14 @@ def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return rows
 
 
-def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None = None) -> dict[str, Any]:
+def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None = None) -> StageResult:
     """Build RUN/curate/{train,validation}.jsonl and the summary; skip if already done."""
     c = cfg.curate
     out = _outputs(store.run_dir)
     h = curate_hash(cfg)
     if store.get_meta(META_HASH) == h and all(p.exists() for p in out.values()):
         summary = store.get_meta(META_SUMMARY) or json.loads(out["summary_json"].read_text())
-        return {**summary, "skipped": True}
+        return StageResult({**summary, "skipped": True}, outputs=out)
 
     labeler = Labeler(load_rules(c.rules))
     labels = labeler.rules.labels
@@ -190,4 +191,4 @@ def run_curate(cfg: ExperimentConfig, store: RunStore, progress: Progress | None
     store.set_meta(META_HASH, h)
     update_manifest(store.run_dir, curate={"config": c.model_dump(), "hash": h,
                                            "filter": summary["filter"], "read": report.as_dict()})
-    return {**summary, "skipped": False}
+    return StageResult({**summary, "skipped": False}, outputs=out)

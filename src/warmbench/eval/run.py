@@ -12,10 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from ..atomic import write_parquet
 from ..backends import Backend, ModelSpec, get_backend
 from ..config import ArmConfig, DatasetConfig, ExperimentConfig, GenerationSettings
 from ..errors import WarmbenchError
@@ -24,7 +21,8 @@ from ..layout import KIND_ANSWER, KIND_ITEM, KIND_PROMPT, META_SELECTED, RunLayo
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import Answer, ChatRequest, Item, Prompt, SamplingParams, stable_hash
-from ..store import RunStore, completion_key
+from ..stage import StageResult
+from ..store import RunStore, completion_key, export_rows
 from .grid import grid_default, load_stimuli, prompts_for
 from .grid.custom import with_added_contexts
 from .sets import SAMPLE_SETS, LoadedSet, load_items
@@ -134,18 +132,6 @@ def answer_key(arm: str, identity: str, prompt_key: str, sample_index: int) -> s
     return stable_hash([arm, identity, prompt_key, sample_index], n=32)
 
 
-def _export(rows: list[dict[str, Any]], path: Path) -> Path:
-    import json
-
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    for c in df.columns:   # nested values go to parquet as JSON text, as RunStore.export does
-        if df[c].map(lambda v: isinstance(v, dict | list | tuple)).any():
-            df[c] = df[c].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
-    return write_parquet(df, path)
-
-
 def _groups(plan: EvalPlan, cfg: ExperimentConfig) -> dict[str, tuple[SamplingParams, list[Prompt]]]:
     """Prompts by sampling-settings group (free text / structured), in plan order."""
     groups: dict[str, tuple[SamplingParams, list[Prompt]]] = {}
@@ -199,16 +185,17 @@ def _arm_answers(store: RunStore, arm: ArmConfig, backend: Backend, plan: EvalPl
 
 
 def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None = None, *,
-             limit: int | None = None, backend_factory: BackendFactory | None = None) -> dict[str, Any]:
+             backend_factory: BackendFactory | None = None) -> StageResult:
     """Evaluate every arm on every configured set; idempotent and resumable.
 
-    ``limit``: first N sampled items per set (overrides ``cfg.eval.limit``).
-    ``backend_factory(spec, arm)``: how backends are built (default ``get_backend``).
+    ``backend_factory(spec, arm)``: how backends are built (default ``get_backend``). Tests
+    pass their own to count calls or inject faults into a backend of any spec; a config
+    cannot name a Python object, so this hook stays outside the stage's config.
     """
     if not cfg.arms:
         raise WarmbenchError("no arms configured: add e.g. arms: [{name: original, "
                              "model: hf:smollm2-135m}]")
-    plan = plan_eval(cfg, limit)
+    plan = plan_eval(cfg)
     specs = {a.name: arm_spec(a, store) for a in cfg.arms}   # fail early, before any generation
     items = [it for d in plan.datasets for it in d.items]
     store.put_many(KIND_ITEM, ((it.key, it) for it in items))
@@ -217,7 +204,7 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     # The resolved config and seed, also when `warmbench eval` runs outside `warmbench run`.
     update_manifest(store.run_dir, config=cfg.model_dump(mode="json"), seeds={"seed": cfg.seed})
     update_manifest(store.run_dir, eval_sampling={d.config.name: d.loaded.info | {
-        "limit": limit or cfg.eval.limit, "used": len(d.items), "grid": d.grid,
+        "limit": cfg.eval.limit, "used": len(d.items), "grid": d.grid,
         "prompts": len(d.prompts)} for d in plan.datasets})
 
     make = backend_factory or (lambda spec, arm: get_backend(spec, cfg.backend_options))
@@ -254,11 +241,12 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
     by_key = {p.key: p for p in prompts}
     ans_rows = [a.model_dump() | {"prompt": by_key[a.prompt_key].text,
                                   "statement": by_key[a.prompt_key].statement} for a in all_answers]
-    files = {
-        "items": str(_export([i.model_dump() for i in items], layout.items)),
-        "prompts": str(_export([p.model_dump() for p in prompts], layout.prompts)),
-        "answers": str(_export(ans_rows, layout.answers)),
+    paths = {
+        "items": export_rows([i.model_dump() for i in items], layout.items),
+        "prompts": export_rows([p.model_dump() for p in prompts], layout.prompts),
+        "answers": export_rows(ans_rows, layout.answers),
     }
+    files = {k: str(v) for k, v in paths.items()}
     table: dict[str, dict[str, int]] = defaultdict(dict)
     for (arm, ds), n in sorted(Counter((a.arm, a.dataset) for a in all_answers).items()):
         table[arm][ds] = n
@@ -268,8 +256,9 @@ def run_eval(cfg: ExperimentConfig, store: RunStore, progress: Progress | None =
         "stimuli": plan.stimuli_source, "statement_draw": cfg.eval.statement_draw,
         "samples": cfg.eval.samples, "free_text": cfg.eval.free_text.model_dump(),
         "structured": cfg.eval.structured.model_dump(), "failed": failed, "exports": files})
-    return {"items": {d.config.name: len(d.items) for d in plan.datasets},
-            "prompts": len(prompts), "answers": len(all_answers), "failed": failed,
-            # Read by `warmbench run`: a stage with failed rows is not done.
-            "failed_total": len(failed_rows), "failed_rows": failed_rows[:20],
-            "table": dict(table), "exports": files}
+    return StageResult({
+        "items": {d.config.name: len(d.items) for d in plan.datasets},
+        "prompts": len(prompts), "answers": len(all_answers), "failed": failed,
+        # Read by `warmbench run`: a stage with failed rows is not done.
+        "failed_total": len(failed_rows), "failed_rows": failed_rows[:20],
+        "table": dict(table), "exports": files}, outputs=paths)

@@ -162,12 +162,15 @@ def scored_table(parts: list[tuple[Source, set]]) -> pd.DataFrame:
 
 def compare(paths: list[Path], out_dir: Path, *, smap: ScoreMap | None = None,
             names: list[str] | None = None, baseline: str | None = None, alpha: float = 0.05,
-            report: bool = True) -> dict[str, Any]:
-    """Read, pair, analyse; write OUT/{paired,pairing,...}.csv, figures, stats.json, report.html."""
+            report: bool = True, strict: bool = False) -> dict[str, Any]:
+    """Read, pair, analyse; write OUT/{paired,pairing,...}.csv, figures, stats.json, report.html.
+    ``strict``: fail, before writing anything, when any sample is dropped."""
     from ..stats.run import analyse, write_outputs
 
     sources = load_sources(paths, smap or ScoreMap(), names)
     p = pair(sources, baseline)
+    if strict and (p.table["outcome"] == "dropped").any():
+        raise WarmbenchError("--strict: samples were dropped: " + " | ".join(p.lines()))
     a = analyse(p.scored, baseline=p.baseline, alpha=alpha)
     out_dir = Path(out_dir)
     described = "; ".join(f"{s.name} = {s.info['kind']} {s.path.name} (task {s.info['task']}, "

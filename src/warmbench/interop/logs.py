@@ -25,7 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import WarmbenchError
+from ..errors import InputError, WarmbenchError
+from ..jsonl import read_jsonl
 
 OUTCOME_COLUMNS = ["source", "arm", "model", "task", "sample_id", "epoch", "dataset", "item_id",
                    "context", "form", "prompt", "answer", "score", "correct", "dropped", "scorer"]
@@ -180,18 +181,14 @@ def _flat(x: Any) -> str:
 
 def read_lm_eval(path: Path, smap: ScoreMap) -> tuple[pd.DataFrame, dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _not_a_log(path, f"line {n} is not JSON ({exc.msg})") from None
-            missing = [k for k in _LM_FIELDS if not isinstance(d, dict) or k not in d]
+    try:
+        for n, d in read_jsonl(path):
+            missing = [k for k in _LM_FIELDS if k not in d]
             if missing:
                 raise _not_a_log(path, f"line {n} has no field {missing[0]!r}")
             docs.append(d)
+    except InputError as exc:   # "PATH:line N: not valid JSON (...)"
+        raise _not_a_log(path, str(exc).removeprefix(f"{path}:")) from None
     if not docs:
         raise _not_a_log(path, "no samples in the file")
     filters = sorted({str(d["filter"]) for d in docs})

@@ -50,21 +50,20 @@ def plan_dataset(dataset: str, *, path: str | None = None, forms: list[str] | No
     from ..config import load_config, parse_config
     from ..eval.run import plan_eval
 
-    data = load_config(config).model_dump(mode="json") if config else {"seed": seed}
-    ev = data.setdefault("eval", {})
-    listed = {d["name"]: d for d in ev.get("datasets") or []}
+    cfg = load_config(config) if config else parse_config({"seed": seed})
+    listed = {d.name: d.model_dump(mode="json") for d in cfg.eval.datasets}
     ds = listed.get(dataset) or ({"name": dataset, "path": path} if path
                                  else {"name": dataset, "sample": True})
     if path and dataset in listed:
         ds = {**ds, "path": path, "source": None, "sample": False}
-    ev["datasets"] = [ds]
+    overrides: dict[str, Any] = {"eval.datasets": [ds]}
     if forms:
-        ev["forms"] = forms
+        overrides["eval.forms"] = forms
     if contexts:
-        ev["contexts"] = contexts
+        overrides["eval.contexts"] = contexts
     if config and seed:
-        data["seed"] = seed
-    cfg = parse_config(data, config or "persona_reliability")
+        overrides["seed"] = seed
+    cfg = cfg.with_overrides(overrides, config or "persona_reliability")
     return plan_eval(cfg, limit).datasets[0]
 
 

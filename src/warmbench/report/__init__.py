@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..layout import RunLayout
 from ..manifest import redact
+from ..stage import StageResult
 from .collect import collect
 from .render import render
 
@@ -23,4 +25,11 @@ def build_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
     return out
 
 
-__all__ = ["build_report"]
+def run_report(cfg: Any, store: Any, progress: Any = None) -> StageResult:
+    """Pipeline stage: RUN/report.html from what the run holds (``build_report`` also renders
+    folders that are not runs, e.g. ``warmbench stats --published`` output)."""
+    path = build_report(store.run_dir)
+    return StageResult({"path": str(path)}, outputs={"report": path})
+
+
+__all__ = ["build_report", "run_report"]

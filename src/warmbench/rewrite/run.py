@@ -24,10 +24,12 @@ from ..chatlogs import read_chatlogs
 from ..config import ExperimentConfig
 from ..errors import WarmbenchError
 from ..generation import cached_generate
+from ..jsonl import read_jsonl
 from ..layout import RunLayout
 from ..manifest import update_manifest
 from ..progress import Progress
 from ..records import ChatRequest, Conversation, SamplingParams, stable_hash
+from ..stage import StageResult
 from ..store import RunStore
 from .checks import CHECKS, check_rewrite
 from .prompts import REQUEST_TEMPLATE, build_request, clean_rewrite, load_persona_prompt
@@ -39,8 +41,10 @@ META_SUMMARY = "rewrite.summary"
 Turn = tuple[int, int]  # (conversation index, message index of the assistant turn)
 
 
-def _select_personas(cfg: ExperimentConfig, personas: Any) -> dict[str, str]:
-    """Persona name -> prompt source. ``personas``: None (all in config), names, or a dict."""
+def select_personas(cfg: ExperimentConfig, personas: Any) -> dict[str, str]:
+    """Persona name -> prompt source for ``--persona`` (names from rewrite.personas, or
+    NAME=PROMPT_FILE): the value of ``rewrite.personas`` for a run of only those.
+    ``personas``: None (all in config), names, or a dict."""
     configured = dict(cfg.rewrite.personas)
     if personas is None:
         return configured
@@ -113,8 +117,7 @@ def _rewrites_from_outputs(convs: list[Conversation], files: dict[str, Path]) ->
     input conversation with its id and message count."""
     out: dict[str, dict[Turn, str]] = {}
     for name, f in files.items():
-        # split("\n"), not splitlines(): rewrites may hold a raw U+2028 (ensure_ascii=False).
-        rows = [json.loads(line) for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
+        rows = [row for _, row in read_jsonl(f)]
         got: dict[Turn, str] = {}
         ci = 0
         for row in rows:
@@ -187,12 +190,12 @@ def _rewrite_persona(name: str, prompt: str, convs: list[Conversation], turns: l
     return kept, stats
 
 
-def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | None = None,
-                personas: Any = None) -> dict[str, Any]:
-    """Rewrite every assistant turn for each persona; write SFT JSONL, reports and spot check."""
+def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | None = None) -> StageResult:
+    """Rewrite every assistant turn for each persona of ``rewrite.personas``; write SFT JSONL,
+    reports and spot check."""
     r = cfg.rewrite
     path = _input_path(cfg, store)
-    chosen = _select_personas(cfg, personas)
+    chosen = dict(r.personas)
     if not chosen:
         raise WarmbenchError("rewrite: no personas selected")
     prompts = {name: load_persona_prompt(src) for name, src in chosen.items()}
@@ -204,7 +207,7 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     done = prev.get("fingerprint") == fp and all(f.exists() for f in files.values()) \
         and not prev.get("failed_total")
     if done and (not r.spot_check or _spot_check_current(prev, r.spot_check, layout)):
-        return {**prev, "skipped": True}
+        return StageResult({**prev, "skipped": True}, outputs=dict(files))
 
     convs = _read_input(path, r.limit)
     if done:
@@ -215,7 +218,8 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
         summary = {**prev, "spot_check": _write_spot(layout, convs, kept_rewrites, r.spot_check,
                                                      cfg.seed)}
         store.set_meta(META_SUMMARY, summary)
-        return {**summary, "skipped": True, "spot_check_written": True}
+        return StageResult({**summary, "skipped": True, "spot_check_written": True},
+                           outputs=dict(files))
     # normalise() guarantees alternation, so message mi - 1 is the user turn it answers.
     turns: list[Turn] = [(ci, mi) for ci, c in enumerate(convs)
                          for mi, m in enumerate(c.messages) if m.role == "assistant"]
@@ -291,4 +295,4 @@ def run_rewrite(cfg: ExperimentConfig, store: RunStore, progress: Progress | Non
     store.set_meta(META_SUMMARY, summary)
     update_manifest(store.run_dir, rewrite={"config": r.model_dump(), "personas": chosen,
                                             "kept": len(keep), "left_out": len(left_out)})
-    return {**summary, "skipped": False}
+    return StageResult({**summary, "skipped": False}, outputs=dict(files))

@@ -36,6 +36,7 @@ from warmbench.layout import (
 from warmbench.manifest import update_manifest
 from warmbench.progress import Progress
 from warmbench.records import Answer, Item, Prompt, Verdict, stable_hash
+from warmbench.stage import StageResult
 from warmbench.store import RunStore
 
 from .judge import judge_answers, prompt_for, reference_only, scorer_name
@@ -219,8 +220,12 @@ def run_judge(
     *,
     backend: Backend | None = None,
     embedder: Embedder | None = None,
-) -> dict[str, Any]:
-    """Score every stored answer (resumable), write RUN/judge/scored.parquet and refusals.csv."""
+) -> StageResult:
+    """Score every stored answer (resumable), write RUN/judge/scored.parquet and refusals.csv.
+
+    ``backend`` (a judge backend object) and ``embedder`` (the reference scorers' sentence
+    embedder) are for tests: a scripted judge made from a Python function, and an offline
+    embedder, cannot be named in a config; the pipeline never passes them."""
     answers, items, prompts = load_run(store)
     missing = sorted({a.item_key for a in answers} - set(items))
     if missing:
@@ -264,7 +269,7 @@ def run_judge(
                                     "scorers": summary["scorers"]})
     if progress is not None and len(rates):
         progress.log("refusal rates (arm × dataset):\n" + format_rates(rates))
-    return summary
+    return StageResult(summary)
 
 
 def format_rates(rates: pd.DataFrame) -> str:

@@ -39,6 +39,7 @@ from ..layout import (
 from ..manifest import git_revision, package_versions
 from ..progress import Progress
 from ..safenames import require_name
+from ..stage import StageResult
 from . import figures
 from .compat import compat_tables
 from .general import accuracy_table
@@ -265,6 +266,17 @@ def write_outputs(a: Analysis, out_dir: str | Path, df: pd.DataFrame,
     return s
 
 
+def headline(run_dir: Path) -> dict[str, str]:
+    """The headline numbers of RUN/stats/stats.json (the stats stage's summary holds only
+    counts, and a skipped stage returns its stored summary), {} when there are none."""
+    try:
+        data = json.loads(RunLayout(run_dir).stats.json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    head = data.get("headline") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in head.items()} if isinstance(head, dict) else {}
+
+
 def _judge_section(run_dir: Path) -> dict[str, Any]:
     m = RunLayout(run_dir).manifest
     try:
@@ -292,16 +304,45 @@ def load_run_table(run_dir: Path, compat: bool) -> tuple[pd.DataFrame, dict[str,
                 "description": f"scored run {run_dir}"}
 
 
-def run_stats(cfg: Any, store: Any, progress: Progress | None = None) -> dict[str, Any]:
-    """Pipeline stage: RUN/judge/scored.parquet -> RUN/stats/. Cheap, so always recomputed."""
-    run_dir = Path(store.run_dir)
-    st = cfg.stats
+def stats_of_run(run_dir: Path, st: Any, *, out_dir: Path | None = None,
+                 cluster: str | None = None,
+                 progress: Progress | None = None) -> tuple[Analysis, dict[str, Any]]:
+    """Analyse RUN/judge/scored.parquet as the ``stats`` config section ``st`` says and write
+    the outputs to ``out_dir`` (default RUN/stats); ``cluster`` overrides ``st.cluster``.
+    Returns the analysis and the summary written as stats.json."""
     df, source = load_run_table(run_dir, bool(st.compat))
     a = analyse(df, baseline=st.baseline, compat=st.compat,
-                cluster=None if st.compat and st.cluster == "question" else st.cluster,
+                # under compat the section's default 'question' gives way to compat's 'none'
+                cluster=cluster or (None if st.compat and st.cluster == "question" else st.cluster),
                 fdr_family=getattr(st, "fdr_family", None), alpha=st.alpha, progress=progress)
     layout = RunLayout(run_dir)
-    s = write_outputs(a, layout.stats.root, df, layout.trajectory_csv,
+    s = write_outputs(a, out_dir or layout.stats.root, df, layout.trajectory_csv,
                       source=source, scored_table=layout.scored,
                       write_table=bool(st.compat))  # compat re-applied refusals: save that table
-    return {"comparisons": len(a.arms), "rows": a.n_rows, "files": len(s["files"])}
+    return a, s
+
+
+def stats_of_published(published: Path, out_dir: Path, st: Any, *,
+                       cluster: str | None = None) -> tuple[Analysis, dict[str, Any]]:
+    """The same analysis of data in the study's released layout (``stats --published``); the
+    converted table is saved in ``out_dir`` so that ``warmbench report OUT`` finds it."""
+    from .published import read_published
+
+    compat = bool(st.compat)
+    # read_published applies the refusal rule itself (compat: published list, per arm)
+    df = read_published(published, compat=compat)
+    source = {"kind": "published", "path": str(published),
+              "description": f"the study's released judged outputs ({published})",
+              "refusal": ("compat: the published phrase list, per-arm exclusion" if compat
+                          else "corrected detector, pairwise exclusion")
+                         + " (applied by warmbench to the released answers)"}
+    a = analyse(df, baseline=st.baseline, compat=compat,
+                cluster=cluster or (None if compat and st.cluster == "question" else st.cluster),
+                fdr_family=st.fdr_family, alpha=st.alpha)
+    return a, write_outputs(a, out_dir, df, None, source=source, write_table=True)
+
+
+def run_stats(cfg: Any, store: Any, progress: Progress | None = None) -> StageResult:
+    """Pipeline stage: RUN/judge/scored.parquet -> RUN/stats/. Cheap, so always recomputed."""
+    a, s = stats_of_run(Path(store.run_dir), cfg.stats, progress=progress)
+    return StageResult({"comparisons": len(a.arms), "rows": a.n_rows, "files": len(s["files"])})

@@ -16,11 +16,11 @@ message's text in the full rendering.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, WarmbenchError
+from ..jsonl import read_jsonl
 from ..records import stable_hash
 
 ROLES = ("system", "user", "assistant")
@@ -33,17 +33,11 @@ def load_conversations(path: str | Path, limit: int | None = None) -> list[dict[
     if not path.exists():
         raise WarmbenchError(f"training data not found: {path}")
     out: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if limit is not None and len(out) >= limit:
-                break
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"line {lineno}", None, f"not valid JSON ({e.msg})") from None
+    if limit is None or limit > 0:
+        for lineno, row in read_jsonl(path):
             out.append(_check_row(row, path, lineno))
+            if limit is not None and len(out) >= limit:
+                break   # the lines after the first ``limit`` are never read
     if not out:
         raise InputError(path, None, None, "no conversations in file")
     return out

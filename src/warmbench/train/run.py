@@ -26,6 +26,7 @@ from ..backends.spec import ModelSpec
 from ..errors import WarmbenchError
 from ..layout import RunLayout
 from ..manifest import update_manifest
+from ..stage import StageResult
 from .data import build_dataset, data_hash, load_conversations
 from .lora import LoraJob, load_tokenizer, resolve_base, train_lora
 from .paths import CHECKPOINT_META, CHECKPOINTS, STATE, TRAINER_DIR, checkpoint_dir, write_json
@@ -168,12 +169,12 @@ def train_persona(cfg, run_dir: Path, persona: str, data_file: Path, *, progress
             "resumed_from": summary["resumed_from"]}
 
 
-def run_train(cfg, store, progress=None, personas: list[str] | None = None, *,
-              data: str | Path | None = None, api: str | None = None) -> dict[str, Any]:
-    """Fine-tune each persona (LoRA, or ``api='openai'`` / cfg.train.method 'openai')."""
+def run_train(cfg, store, progress=None) -> StageResult:
+    """Fine-tune each persona (LoRA, or cfg.train.method 'openai'); ``train.personas`` and
+    ``train.data`` narrow it to some personas or one file."""
     run_dir = Path(store.run_dir)
-    files = persona_data(cfg, run_dir, personas, data)
-    method = api or cfg.train.method
+    files = persona_data(cfg, run_dir, cfg.train.personas, cfg.train.data)
+    method = cfg.train.method
     results: dict[str, Any] = {}
     for persona, f in files.items():
         if method == "openai":
@@ -195,5 +196,5 @@ def run_train(cfg, store, progress=None, personas: list[str] | None = None, *,
             "personas": {p: {"status": r["status"], "n_checkpoints": len(r.get("checkpoints", []))}
                          for p, r in results.items()},
         })
-    return {"method": method, "personas": {p: r["status"] for p, r in results.items()},
-            "checkpoints": {p: len(r.get("checkpoints", [])) for p, r in results.items()}}
+    return StageResult({"method": method, "personas": {p: r["status"] for p, r in results.items()},
+                        "checkpoints": {p: len(r.get("checkpoints", [])) for p, r in results.items()}})

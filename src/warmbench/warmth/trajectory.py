@@ -11,7 +11,7 @@ answers the held-out validation prompts (``RUN/curate/validation.jsonl``); answe
 - ``RUN/warmth/selected.json``    {persona: adapter path}; details in ``selection.json``
 - store meta ``layout.META_SELECTED`` (what eval arms with ``persona:`` read)
 
-With ``personas`` given (``--persona X``) only X is re-traced, and its rows and choice are
+With ``warmth.personas`` set (``--persona X``) only X is re-traced, and its rows and choice are
 merged into what earlier runs wrote: the other personas' selections stay, so a later eval arm
 for another persona still finds its checkpoint.
 
@@ -39,6 +39,7 @@ from ..jsonl import read_jsonl
 from ..layout import META_SELECTED, RunLayout, made
 from ..manifest import update_manifest
 from ..records import ChatRequest, SamplingParams, stable_hash
+from ..stage import StageResult
 from ..store import RunStore, completion_key
 from .metric_model import MetricModel, default_device, load_metric_model, resolve_metric_model
 from .selection import select_checkpoint
@@ -253,18 +254,18 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | None = None,
-                   **overrides: Any) -> dict[str, Any]:
-    """Answer, score, table, plot and choose a checkpoint per persona (idempotent)."""
+def run_trajectory(cfg, store: RunStore, progress=None) -> StageResult:
+    """Answer, score, table, plot and choose a checkpoint per persona (idempotent); only the
+    personas of ``warmth.personas`` when it is set."""
     w = cfg.warmth
+    personas = w.personas
     run_dir = Path(store.run_dir)
     layout = RunLayout(run_dir)
     prompts = load_validation(layout.curate_validation, w.n_prompts, cfg.seed)
     ckpts = load_checkpoints(run_dir, personas, cfg.train.base_model)
     params = SamplingParams(temperature=w.temperature, max_tokens=w.max_tokens, seed=cfg.seed)
     models = trajectory_models(cfg, ckpts)
-    rows = generate_answers(store, models, prompts, params, progress, cfg.backend_options,
-                            **overrides)
+    rows = generate_answers(store, models, prompts, params, progress, cfg.backend_options)
     if not rows:
         raise WarmbenchError("no validation answers could be generated; see the store's errors")
     answers = pd.DataFrame(rows)
@@ -314,7 +315,7 @@ def run_trajectory(cfg, store: RunStore, progress=None, personas: list[str] | No
     if progress is not None:
         for c in choices.values():
             progress.log(f"[warmth] {c.persona}: epoch {c.epoch:g} ({c.note or w.selection})")
-    return summary
+    return StageResult(summary, outputs={"trajectory": table_path, "answers": answers_path})
 
 
 def _write_json(path: Path, data: Any) -> None:
