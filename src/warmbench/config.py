@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,6 +27,7 @@ from .eval.grid.vocab import ALL_CONTEXTS, ALL_FORMS, CONTEXT_PREFIXES, OPTIONAL
 from .eval.spec import DatasetSpec, Family, Kind, Scorer
 from .prices import PriceOverride
 from .safenames import check_name
+from .yamlfile import read_yaml_mapping
 
 
 class Section(BaseModel):
@@ -499,14 +499,7 @@ def _resolve_arm_files(data: dict[str, Any], config_dir: Path) -> None:
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read and validate a YAML experiment config. Relative paths stay relative to the CWD."""
     path = Path(path)
-    if not path.exists():
-        raise WarmbenchError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise WarmbenchError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise WarmbenchError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(path, "config file")
     for k, v in (overrides or {}).items():
         data[k] = v
     _resolve_arm_files(data, path.parent)

@@ -13,11 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import WarmbenchError
 from ..records import Conversation
+from ..yamlfile import parse_yaml_mapping, read_text_file
 
 Field_ = Literal["first_user", "first_assistant", "any_user", "any_assistant"]
 
@@ -77,14 +77,8 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         text, where = resources.files("warmbench").joinpath("resources", DEFAULT_RULES).read_text(
             encoding="utf-8"), f"warmbench/resources/{DEFAULT_RULES}"
     else:
-        p = Path(path)
-        if not p.exists():
-            raise WarmbenchError(f"query-type rules file not found: {p}")
-        text, where = p.read_text(encoding="utf-8"), str(p)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise WarmbenchError(f"{where}: not valid YAML: {e}") from None
+        text, where = read_text_file(path, "query-type rules file"), str(path)
+    data = parse_yaml_mapping(text, where)
     try:
         rs = RuleSet.model_validate(data)
     except ValidationError as e:

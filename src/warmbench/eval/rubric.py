@@ -20,6 +20,7 @@ import yaml
 
 from ..errors import InputError, WarmbenchError
 from ..records import stable_hash
+from ..yamlfile import parse_yaml_mapping, read_text_file
 
 # What a rubric's user message may use ({answer} is required: it is what is graded).
 PLACEHOLDERS = ("question", "answer", "correct", "incorrect", "incorrect_line")
@@ -97,18 +98,10 @@ def _load(ref: str, default: str, stamp: tuple[int, int] | None) -> JudgePrompt:
             raise WarmbenchError(f"no built-in judge rubric named {name!r}") from None
         return _from_mapping(yaml.safe_load(text), f"{name}.yaml", text)
     p = Path(ref)
-    if not p.is_file():
-        raise WarmbenchError(f"judge rubric file not found: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(p, None, None, f"not UTF-8 text (byte {e.start})") from None
+    text = read_text_file(p, "judge rubric file")
     if p.suffix.lower() in (".yaml", ".yml"):
-        try:
-            d = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise InputError(p, None, None, f"not valid YAML ({e})") from None
-        if not isinstance(d, dict):
+        d = parse_yaml_mapping(text, p)
+        if not d:
             raise InputError(p, None, None, "a YAML rubric is a mapping (name, system, user, retry, verdicts)")
         return _from_mapping({"name": p.stem, **d}, p, text)
     if not text.strip():

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ...errors import InputError, WarmbenchError
+from ...yamlfile import read_yaml_mapping
 from .vocab import ALL_CONTEXTS
 
 SUBTYPES = tuple(c for c in ALL_CONTEXTS if c != "unmodified")
@@ -104,14 +105,7 @@ def load_stimuli(path: str | Path | None = None) -> Stimuli:
     source = "builtin"
     if path is not None:
         p = Path(path)
-        if not p.is_file():
-            raise WarmbenchError(f"statements file not found: {p}")
-        try:
-            custom = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise WarmbenchError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(custom, dict):
-            raise InputError(p, None, None, "top level must be a mapping")
+        custom = read_yaml_mapping(p, "statements file")
         # A bare mapping of sub-types is accepted as the amendments themselves.
         if custom and set(custom) <= set(SUBTYPES):
             custom = {"amendments": custom}
