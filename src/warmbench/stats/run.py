@@ -304,6 +304,16 @@ def load_run_table(run_dir: Path, compat: bool) -> tuple[pd.DataFrame, dict[str,
                 "description": f"scored run {run_dir}"}
 
 
+def _analyse_section(df: pd.DataFrame, st: Any, compat: bool, cluster: str | None,
+                     progress: Progress | None = None) -> Analysis:
+    """``analyse`` as the ``stats`` config section ``st`` says; ``cluster`` (a command's
+    --cluster) overrides the section's."""
+    return analyse(df, baseline=st.baseline, compat=compat,
+                   # under compat the section's default 'question' gives way to compat's 'none'
+                   cluster=cluster or (None if compat and st.cluster == "question" else st.cluster),
+                   fdr_family=st.fdr_family, alpha=st.alpha, progress=progress)
+
+
 def stats_of_run(run_dir: Path, st: Any, *, out_dir: Path | None = None,
                  cluster: str | None = None,
                  progress: Progress | None = None) -> tuple[Analysis, dict[str, Any]]:
@@ -311,10 +321,7 @@ def stats_of_run(run_dir: Path, st: Any, *, out_dir: Path | None = None,
     the outputs to ``out_dir`` (default RUN/stats); ``cluster`` overrides ``st.cluster``.
     Returns the analysis and the summary written as stats.json."""
     df, source = load_run_table(run_dir, bool(st.compat))
-    a = analyse(df, baseline=st.baseline, compat=st.compat,
-                # under compat the section's default 'question' gives way to compat's 'none'
-                cluster=cluster or (None if st.compat and st.cluster == "question" else st.cluster),
-                fdr_family=getattr(st, "fdr_family", None), alpha=st.alpha, progress=progress)
+    a = _analyse_section(df, st, bool(st.compat), cluster, progress)
     layout = RunLayout(run_dir)
     s = write_outputs(a, out_dir or layout.stats.root, df, layout.trajectory_csv,
                       source=source, scored_table=layout.scored,
@@ -336,9 +343,7 @@ def stats_of_published(published: Path, out_dir: Path, st: Any, *,
               "refusal": ("compat: the published phrase list, per-arm exclusion" if compat
                           else "corrected detector, pairwise exclusion")
                          + " (applied by warmbench to the released answers)"}
-    a = analyse(df, baseline=st.baseline, compat=compat,
-                cluster=cluster or (None if compat and st.cluster == "question" else st.cluster),
-                fdr_family=st.fdr_family, alpha=st.alpha)
+    a = _analyse_section(df, st, compat, cluster)
     return a, write_outputs(a, out_dir, df, None, source=source, write_table=True)
 
 
