@@ -157,10 +157,10 @@ def expand_base(cfg: ExperimentConfig, base: str) -> ExperimentConfig:
     """The sub-experiment of one base model: '{base}' substituted, its own run directory."""
     overrides: dict[str, Any] = {
         "base_models": [], "run_dir": str(RunLayout(cfg.run_dir).base_run(base_slug(base)).root),
-        "train.base_model": str(cfg.train.base_model).replace("{base}", base),
+        "train.base_model": cfg.train.base_model.with_base(base).text,
     }
     for i, arm in enumerate(cfg.arms):
-        overrides[f"arms.{i}.model"] = str(arm.model).replace("{base}", base)
+        overrides[f"arms.{i}.model"] = arm.model.with_base(base).text
     return cfg.with_overrides(overrides, source=f"base_models: {base}")
 
 
