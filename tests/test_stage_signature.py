@@ -13,8 +13,7 @@ from warmbench.config import parse_config
 from warmbench.errors import WarmbenchError
 from warmbench.pipeline import STAGES, StageIncomplete, expand_base, run_pipeline
 from warmbench.records import stable_hash
-from warmbench.stage import StageResult
-from warmbench.stage_state import failures
+from warmbench.stage import StageResult, failures
 
 
 def test_with_overrides_sets_dotted_paths_and_keeps_the_original():

@@ -17,7 +17,6 @@ from pathlib import Path
 from .config import ExperimentConfig
 from .layout import KIND_ANSWER, META_SELECTED, RunLayout
 from .records import stable_hash
-from .stage import failures  # noqa: F401  (stored summaries are read by the same rule)
 from .store import RunStore
 
 

@@ -21,8 +21,6 @@ from .errors import WarmbenchError
 from .layout import STORE_SQLITE, RunLayout
 from .records import ChatRequest, Completion, SamplingParams, Usage, stable_hash
 
-STORE_NAME = STORE_SQLITE   # RUN/store.sqlite (RunLayout.store)
-
 # Ordered schema migrations, as simonw/llm keeps its log database: migration i (1-based)
 # brings a store from schema i-1 to schema i, and ``PRAGMA user_version`` records how many
 # have run. Never edit a released migration: append a new one. Stores written before the
@@ -74,7 +72,7 @@ def schema_version() -> int:
     return len(MIGRATIONS)
 
 
-def migrate(db: sqlite3.Connection, path: Path | str = STORE_NAME) -> int:
+def migrate(db: sqlite3.Connection, path: Path | str = STORE_SQLITE) -> int:
     """Bring an open store up to :func:`schema_version`; return the version it had.
 
     Runs inside one IMMEDIATE transaction, so two processes opening an old store at once
@@ -278,8 +276,6 @@ class RunStore:
 
         ``kind="completions"`` exports the raw generation table instead (every request, its
         messages as JSON in `request`, the reply or the error, tokens, cost and attempts)."""
-        if Path(path).suffix not in (".parquet", ".jsonl"):
-            raise ValueError(f"export: unsupported suffix {Path(path).suffix!r} (use .parquet or .jsonl)")
         rows = self.completion_rows() if kind == COMPLETIONS else list(self.iter(kind))
         return export_rows(rows, path)
 
