@@ -10,7 +10,7 @@ from typing import Any
 from .backends.base import Backend, ResultCallback
 from .backends.spec import ModelSpec
 from .errors import InputError, WarmbenchError
-from .jsonl import read_jsonl
+from .jsonl import chat_messages, read_jsonl
 from .progress import Progress
 from .records import ChatMessage, ChatRequest, Completion, SamplingParams
 from .store import RunStore, completion_key
@@ -84,7 +84,6 @@ def cached_generate(
 
 
 GENERATE_KIND = "generate"  # the store kind of `warmbench generate`'s replies
-_ROLES = ("system", "user", "assistant")
 
 
 def read_requests(path: Path, system: str | None = None) -> list[tuple[str, ChatRequest]]:
@@ -114,19 +113,7 @@ def _row_id(path: Path, n: int, obj: dict[str, Any]) -> str:
 def _row_request(path: Path, n: int, obj: dict[str, Any], system: str | None) -> ChatRequest:
     where = f"line {n}"
     if "messages" in obj:
-        msgs = obj["messages"]
-        if not isinstance(msgs, list) or not msgs:
-            raise InputError(path, where, "messages", "must be a non-empty list")
-        out = []
-        for j, m in enumerate(msgs):
-            if not isinstance(m, dict):
-                raise InputError(path, where, f"messages[{j}]", "must be an object with role and content")
-            if m.get("role") not in _ROLES:
-                raise InputError(path, where, f"messages[{j}].role",
-                                 f"{m.get('role')!r} is not one of {', '.join(_ROLES)}")
-            if not isinstance(m.get("content"), str):
-                raise InputError(path, where, f"messages[{j}].content", "must be a string")
-            out.append(ChatMessage(role=m["role"], content=m["content"]))
+        out = [ChatMessage(**m) for m in chat_messages(path, where, obj["messages"])]
         if system and out[0].role != "system":
             out.insert(0, ChatMessage(role="system", content=system))
         return ChatRequest(messages=tuple(out))

@@ -33,3 +33,27 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(obj, dict):
                 raise InputError(path, f"line {n}", None, "expected a JSON object")
             yield n, obj
+
+
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+def chat_messages(path: str | Path, where: str, value: Any) -> list[dict[str, str]]:
+    """A row's ``messages`` field checked as a non-empty list of ``{role, content}`` (chat
+    requests to generate, conversations to train on): ``[{role, content}]``, or an
+    :class:`InputError` naming the file, the line and the message."""
+    if not isinstance(value, list) or not value:
+        raise InputError(path, where, "messages", "must be a non-empty list of {role, content}")
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict):
+            raise InputError(path, where, f"messages[{i}]", "must be an object {role, content}")
+        role, content = m.get("role"), m.get("content")
+        if role not in CHAT_ROLES:
+            raise InputError(path, where, f"messages[{i}].role",
+                             f"{role!r} is not one of {', '.join(CHAT_ROLES)}")
+        if not isinstance(content, str):
+            raise InputError(path, where, f"messages[{i}].content",
+                             f"must be a string (got {type(content).__name__})")
+        out.append({"role": role, "content": content})
+    return out

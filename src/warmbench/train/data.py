@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, WarmbenchError
-from ..jsonl import read_jsonl
+from ..jsonl import chat_messages, read_jsonl
 from ..records import stable_hash
 
-ROLES = ("system", "user", "assistant")
 IGNORE = -100
 
 
@@ -47,21 +46,7 @@ def _check_row(row: Any, path: Path, lineno: int) -> dict[str, Any]:
     where = f"line {lineno}"
     if not isinstance(row, dict):
         raise InputError(path, where, None, f"expected a JSON object, got {type(row).__name__}")
-    msgs = row.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        raise InputError(path, where, "messages", "must be a non-empty list of {role, content}")
-    clean = []
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            raise InputError(path, where, f"messages[{i}]", "must be an object {role, content}")
-        role, content = m.get("role"), m.get("content")
-        if role not in ROLES:
-            raise InputError(path, where, f"messages[{i}].role",
-                             f"must be one of {', '.join(ROLES)} (got {role!r})")
-        if not isinstance(content, str):
-            raise InputError(path, where, f"messages[{i}].content",
-                             f"must be a string (got {type(content).__name__})")
-        clean.append({"role": role, "content": content})
+    clean = chat_messages(path, where, row.get("messages"))
     if not any(m["role"] == "assistant" and m["content"].strip() for m in clean):
         raise InputError(path, where, "messages", "has no non-empty assistant message to train on")
     rid = row.get("id", f"line{lineno}")
