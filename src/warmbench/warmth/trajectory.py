@@ -191,8 +191,7 @@ def trajectory_models(cfg, ckpts: dict[str, list[dict]]) -> list[tuple[str, floa
 
 def generate_answers(store: RunStore, models: list[tuple[str, float, ModelSpec]], prompts: list[dict],
                      params: SamplingParams, progress=None,
-                     backend_options: Mapping[str, Mapping[str, Any]] | None = None,
-                     **overrides: Any) -> list[dict]:
+                     backend_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict]:
     """One row per successful answer of every (persona, epoch, spec) to every prompt."""
     requests = [ChatRequest.from_user(p["prompt"], tag=f"warmth:{p['id']}") for p in prompts]
     # A vLLM engine started for the base without LoRA could not serve the adapters after it;
@@ -206,10 +205,8 @@ def generate_answers(store: RunStore, models: list[tuple[str, float, ModelSpec]]
             if len(store.done_keys(keys)) == len(set(keys)):
                 backend = CacheOnlyBackend(ms)
             else:
-                opts = dict(overrides)
-                if ms.backend == "vllm" and vllm_lora:
-                    opts.setdefault("enable_lora", True)
-                backend = get_backend(ms, backend_options, **opts)
+                lora = {"enable_lora": True} if ms.backend == "vllm" and vllm_lora else {}
+                backend = get_backend(ms, backend_options, **lora)
             try:
                 comps = cached_generate(store, backend, requests, params, kind="warmth",
                                         progress=progress,
